@@ -14,6 +14,9 @@ var (
 
 // StoredKey is a key as persisted: the private part sealed under the
 // key-encryption key. A key's state follows from its timestamps (see State).
+// Stores keep a time's instant to the microsecond (PostgreSQL timestamptz),
+// not its zone, so writers truncate; a zero time is stored as NULL and comes
+// back zero.
 type StoredKey struct {
 	ID            string // kid: RFC 7638 thumbprint
 	PublicKey     []byte // PKIX DER
@@ -27,7 +30,8 @@ type StoredKey struct {
 // Store persists signing keys. Implementations: memory (embedded default)
 // and postgres; both pass keystoretest.Run.
 type Store interface {
-	// ListKeys returns every stored key, oldest first.
+	// ListKeys returns every stored key, oldest first (by CreatedAt, then
+	// ID), or an empty list.
 	ListKeys(ctx context.Context) ([]StoredKey, error)
 	// InsertFirstKey inserts k only if the store holds no key at all and
 	// returns ErrConflict otherwise, so instances starting together create
