@@ -97,7 +97,7 @@ type SignUpResponse struct {
 	// Human-readable; identical for new and already known addresses.
 	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	// Seconds the sent code stays valid.
-	CodeExpiresIn int64 `protobuf:"varint,2,opt,name=code_expires_in,json=codeExpiresIn,proto3" json:"code_expires_in,omitempty"`
+	CodeExpiresIn int32 `protobuf:"varint,2,opt,name=code_expires_in,json=codeExpiresIn,proto3" json:"code_expires_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,7 +139,7 @@ func (x *SignUpResponse) GetMessage() string {
 	return ""
 }
 
-func (x *SignUpResponse) GetCodeExpiresIn() int64 {
+func (x *SignUpResponse) GetCodeExpiresIn() int32 {
 	if x != nil {
 		return x.CodeExpiresIn
 	}
@@ -516,7 +516,7 @@ func (x *RequestOTPRequest) GetPurpose() string {
 type RequestOTPResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
-	CodeExpiresIn int64                  `protobuf:"varint,2,opt,name=code_expires_in,json=codeExpiresIn,proto3" json:"code_expires_in,omitempty"`
+	CodeExpiresIn int32                  `protobuf:"varint,2,opt,name=code_expires_in,json=codeExpiresIn,proto3" json:"code_expires_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -558,7 +558,7 @@ func (x *RequestOTPResponse) GetMessage() string {
 	return ""
 }
 
-func (x *RequestOTPResponse) GetCodeExpiresIn() int64 {
+func (x *RequestOTPResponse) GetCodeExpiresIn() int32 {
 	if x != nil {
 		return x.CodeExpiresIn
 	}
@@ -657,7 +657,7 @@ const file_authd_v1_account_proto_rawDesc = "" +
 	"\x04name\x18\x04 \x01(\tR\x04name\"R\n" +
 	"\x0eSignUpResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12&\n" +
-	"\x0fcode_expires_in\x18\x02 \x01(\x03R\rcodeExpiresIn\"i\n" +
+	"\x0fcode_expires_in\x18\x02 \x01(\x05R\rcodeExpiresIn\"i\n" +
 	"\x13VerifySignUpRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x14\n" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x10\n" +
@@ -681,7 +681,7 @@ const file_authd_v1_account_proto_rawDesc = "" +
 	"\apurpose\x18\x03 \x01(\tR\apurpose\"V\n" +
 	"\x12RequestOTPResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12&\n" +
-	"\x0fcode_expires_in\x18\x02 \x01(\x03R\rcodeExpiresIn\"\x0e\n" +
+	"\x0fcode_expires_in\x18\x02 \x01(\x05R\rcodeExpiresIn\"\x0e\n" +
 	"\fGetMeRequest\"3\n" +
 	"\rGetMeResponse\x12\"\n" +
 	"\x04user\x18\x01 \x01(\v2\x0e.authd.v1.UserR\x04user2\xa2\x05\n" +

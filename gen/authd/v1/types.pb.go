@@ -32,7 +32,7 @@ type Tokens struct {
 	// Always "Bearer".
 	TokenType string `protobuf:"bytes,2,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
 	// Lifetime of the access token in seconds.
-	ExpiresIn int64 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	ExpiresIn int32 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	// Opaque; rotated on every use.
 	RefreshToken string `protobuf:"bytes,4,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	// Space-separated granted scopes.
@@ -87,7 +87,7 @@ func (x *Tokens) GetTokenType() string {
 	return ""
 }
 
-func (x *Tokens) GetExpiresIn() int64 {
+func (x *Tokens) GetExpiresIn() int32 {
 	if x != nil {
 		return x.ExpiresIn
 	}
@@ -124,7 +124,7 @@ type MfaChallenge struct {
 	// Factors the user can answer with: "totp", "recovery_code".
 	Factors []string `protobuf:"bytes,2,rep,name=factors,proto3" json:"factors,omitempty"`
 	// Seconds until mfa_token expires.
-	ExpiresIn     int64 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	ExpiresIn     int32 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -173,7 +173,7 @@ func (x *MfaChallenge) GetFactors() []string {
 	return nil
 }
 
-func (x *MfaChallenge) GetExpiresIn() int64 {
+func (x *MfaChallenge) GetExpiresIn() int32 {
 	if x != nil {
 		return x.ExpiresIn
 	}
@@ -292,7 +292,7 @@ const file_authd_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x12\x1d\n" +
 	"\n" +
-	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12#\n" +
+	"expires_in\x18\x03 \x01(\x05R\texpiresIn\x12#\n" +
 	"\rrefresh_token\x18\x04 \x01(\tR\frefreshToken\x12\x14\n" +
 	"\x05scope\x18\x05 \x01(\tR\x05scope\x12\x19\n" +
 	"\bid_token\x18\x06 \x01(\tR\aidToken\"d\n" +
@@ -300,7 +300,7 @@ const file_authd_v1_types_proto_rawDesc = "" +
 	"\tmfa_token\x18\x01 \x01(\tR\bmfaToken\x12\x18\n" +
 	"\afactors\x18\x02 \x03(\tR\afactors\x12\x1d\n" +
 	"\n" +
-	"expires_in\x18\x03 \x01(\x03R\texpiresIn\"\x82\x02\n" +
+	"expires_in\x18\x03 \x01(\x05R\texpiresIn\"\x82\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12%\n" +
