@@ -46,6 +46,24 @@ func require(t testing.TB, env string) string {
 // the test ends, and returns its URL.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	dbURL := EmptyPostgresURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mc, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("connect to test database: %v", err)
+	}
+	defer mc.Close(ctx)
+	if err := migrations.Up(ctx, mc); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	return dbURL
+}
+
+// EmptyPostgresURL creates a fresh database without any schema, dropped when
+// the test ends, and returns its URL.
+func EmptyPostgresURL(t testing.TB) string {
+	t.Helper()
 	admin := require(t, databaseEnv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -82,17 +100,7 @@ func PostgresURL(t testing.TB) string {
 		t.Fatalf("parse %s: %v", databaseEnv, err)
 	}
 	u.Path = "/" + name
-	dbURL := u.String()
-
-	mc, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("connect to test database: %v", err)
-	}
-	defer mc.Close(ctx)
-	if err := migrations.Up(ctx, mc); err != nil {
-		t.Fatalf("migrate test database: %v", err)
-	}
-	return dbURL
+	return u.String()
 }
 
 // Postgres returns a pool on a fresh, migrated database (see PostgresURL).
