@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is authd's configuration. Each leaf key a.b is read from the YAML
+// file, then from env A_B, then from flag --a.b, each overriding the last.
+// Section and key names follow seed 000 (server.port, database.host, …).
+type Config struct {
+	Server struct {
+		Host string `yaml:"host"`
+		Port string `yaml:"port"`
+		// ShutdownTimeout bounds graceful shutdown.
+		ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	} `yaml:"server"`
+	Database struct {
+		URL      string `yaml:"url"`
+		Host     string `yaml:"host"`
+		Port     string `yaml:"port"`
+		User     string `yaml:"user"`
+		Password string `yaml:"password"`
+		Name     string `yaml:"name"`
+		SSLMode  string `yaml:"ssl_mode"`
+		MaxConns int    `yaml:"max_conns"`
+	} `yaml:"database"`
+	Redis struct {
+		URL      string `yaml:"url"`
+		Host     string `yaml:"host"`
+		Port     string `yaml:"port"`
+		Password string `yaml:"password"`
+		DB       int    `yaml:"db"`
+		// Prefix of every key authd writes.
+		Prefix string `yaml:"prefix"`
+	} `yaml:"redis"`
+	JWT struct {
+		Issuer                    string   `yaml:"issuer"`
+		Audience                  string   `yaml:"audience"`
+		AccessTokenTTL            Duration `yaml:"access_token_ttl"`
+		RefreshTokenTTL           Duration `yaml:"refresh_token_ttl"`
+		RefreshTokenReuseInterval Duration `yaml:"refresh_token_reuse_interval"`
+	} `yaml:"jwt"`
+	Keys struct {
+		// EncryptionKey is the key-encryption key of the signing keys at
+		// rest: 32 bytes, base64 or hex.
+		EncryptionKey string `yaml:"encryption_key"`
+		Size          int    `yaml:"size"`
+	} `yaml:"keys"`
+	Email struct {
+		ServiceURL string   `yaml:"service_url"`
+		Timeout    Duration `yaml:"timeout"`
+		RetryCount int      `yaml:"retry_count"`
+	} `yaml:"email"`
+	App struct {
+		Environment string `yaml:"environment"`
+		LogLevel    string `yaml:"log_level"`
+		Name        string `yaml:"name"`
+		// Secret keys the hashes of one-time codes and the derivation of
+		// refresh tokens; shared by every instance.
+		Secret    string   `yaml:"secret"`
+		OTPLength int      `yaml:"otp_length"`
+		OTPTTL    Duration `yaml:"otp_ttl"`
+	} `yaml:"app"`
+}
+
+// Environments.
+const (
+	envDevelopment = "development"
+	envStaging     = "staging"
+	envProduction  = "production"
+)
+
+// Development-only defaults for secrets, refused in staging and production.
+const (
+	devSecret = "authd-development-secret-not-for-production"
+	devKEK    = "ZGV2ZWxvcG1lbnQta2V5LWVuY3J5cHRpb24ta2V5ISE" // base64url of 32 fixed bytes
+)
+
+func defaultConfig() *Config {
+	var c Config
+	c.Server.Host = "0.0.0.0"
+	c.Server.Port = "8080"
+	c.Server.ShutdownTimeout = Duration(15 * time.Second)
+	c.Database.Port = "5432"
+	c.Database.User = "authd"
+	c.Database.Name = "authd"
+	c.Database.MaxConns = 20
+	c.Redis.Port = "6379"
+	c.Redis.Prefix = "authd:"
+	c.JWT.AccessTokenTTL = Duration(15 * time.Minute)
+	c.JWT.RefreshTokenTTL = Duration(7 * 24 * time.Hour)
+	c.JWT.RefreshTokenReuseInterval = Duration(10 * time.Second)
+	c.Keys.Size = 2048
+	c.Email.Timeout = Duration(30 * time.Second)
+	c.Email.RetryCount = 3
+	c.App.Environment = envDevelopment
+	c.App.LogLevel = "info"
+	c.App.Name = "authd"
+	c.App.OTPLength = 6
+	c.App.OTPTTL = Duration(5 * time.Minute)
+	return &c
+}
+
+// Duration accepts whole seconds (as the seed's config does: 900) or a Go
+// duration string ("15m").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func parseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("negative duration %q", s)
+		}
+		return Duration(time.Duration(n) * time.Second), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither whole seconds nor a duration like 15m", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return Duration(d), nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// leaf is one configuration key bound to its field.
+type leaf struct {
+	key   string // "server.port"
+	env   string // "SERVER_PORT"
+	field reflect.Value
+}
+
+func leaves(c *Config) []leaf {
+	var out []leaf
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			key := name
+			if prefix != "" {
+				key = prefix + "." + name
+			}
+			f := v.Field(i)
+			if f.Kind() == reflect.Struct {
+				walk(key, f)
+				continue
+			}
+			out = append(out, leaf{key: key, env: strings.ToUpper(strings.ReplaceAll(key, ".", "_")), field: f})
+		}
+	}
+	walk("", reflect.ValueOf(c).Elem())
+	return out
+}
+
+func (l leaf) set(s string) error {
+	switch p := l.field.Addr().Interface().(type) {
+	case *string:
+		*p = s
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		*p = n
+	case *Duration:
+		d, err := parseDuration(s)
+		if err != nil {
+			return err
+		}
+		*p = d
+	default:
+		return fmt.Errorf("unsupported type %T", p)
+	}
+	return nil
+}
+
+// loadConfig reads the file (if any), then the environment, then args as
+// flags. getenv is os.Getenv outside tests.
+func loadConfig(args []string, getenv func(string) string) (*Config, error) {
+	c := defaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the error names the flag; `authd help` has the usage
+	configPath := fs.String("config", getenv("AUTHD_CONFIG"), "YAML configuration file")
+	ls := leaves(c)
+	type override struct {
+		l leaf
+		v string
+	}
+	var flagged []override
+	for _, l := range ls {
+		fs.Func(l.key, "overrides "+l.key+" (env "+l.env+")", func(v string) error {
+			flagged = append(flagged, override{l, v})
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *configPath != "" {
+		data, err := os.ReadFile(*configPath)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config file %s: %w", *configPath, err)
+		}
+	}
+	for _, l := range ls {
+		if v := getenv(l.env); v != "" {
+			if err := l.set(v); err != nil {
+				return nil, fmt.Errorf("env %s (%s): %w", l.env, l.key, err)
+			}
+		}
+	}
+	for _, o := range flagged {
+		if err := o.l.set(o.v); err != nil {
+			return nil, fmt.Errorf("flag --%s: %w", o.l.key, err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// validate checks values and refuses insecure settings outside
+// development, naming the key in every message.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch c.App.Environment {
+	case envDevelopment, envStaging, envProduction:
+	default:
+		bad("app.environment", "%q is not development, staging or production", c.App.Environment)
+	}
+	switch strings.ToLower(c.App.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		bad("app.log_level", "%q is not debug, info, warn or error", c.App.LogLevel)
+	}
+	if p, err := strconv.Atoi(c.Server.Port); err != nil || p < 0 || p > 65535 {
+		bad("server.port", "%q is not a port number", c.Server.Port)
+	}
+	if c.JWT.AccessTokenTTL.D() < time.Minute || c.JWT.AccessTokenTTL.D() > 24*time.Hour {
+		bad("jwt.access_token_ttl", "must be between 1m and 24h")
+	}
+	if c.JWT.RefreshTokenTTL.D() < c.JWT.AccessTokenTTL.D() {
+		bad("jwt.refresh_token_ttl", "must be at least jwt.access_token_ttl")
+	}
+	if c.JWT.RefreshTokenReuseInterval.D() > time.Minute {
+		bad("jwt.refresh_token_reuse_interval", "must be at most 60 seconds: it is a window for concurrent retries, not a second lifetime")
+	}
+	if c.App.OTPLength != 6 {
+		bad("app.otp_length", "only 6 is supported")
+	}
+	if c.App.OTPTTL.D() < 30*time.Second || c.App.OTPTTL.D() > time.Hour {
+		bad("app.otp_ttl", "must be between 30s and 1h")
+	}
+	switch c.Keys.Size {
+	case 2048, 3072, 4096:
+	default:
+		bad("keys.size", "%d is not 2048, 3072 or 4096", c.Keys.Size)
+	}
+	if c.Database.MaxConns < 1 {
+		bad("database.max_conns", "must be at least 1")
+	}
+	if c.JWT.Issuer != "" {
+		if u, err := url.Parse(c.JWT.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("jwt.issuer", "%q is not an http(s) URL without query or fragment", c.JWT.Issuer)
+		}
+	}
+	if c.App.Environment != envDevelopment {
+		if !c.databaseConfigured() {
+			bad("database.url", "required in %s: in-memory storage loses every account on restart", c.App.Environment)
+		}
+		if !c.redisConfigured() {
+			bad("redis.url", "required in %s: in-memory storage is not shared between instances", c.App.Environment)
+		}
+		if c.App.Secret == "" || c.App.Secret == devSecret || len(c.App.Secret) < 32 {
+			bad("app.secret", "set a random secret of at least 32 characters (e.g. openssl rand -base64 32) in %s", c.App.Environment)
+		}
+		if c.Keys.EncryptionKey == "" || c.Keys.EncryptionKey == devKEK {
+			bad("keys.encryption_key", "set a 32-byte key (openssl rand -base64 32) in %s", c.App.Environment)
+		}
+	}
+	if c.App.Environment == envProduction {
+		if c.JWT.Issuer == "" || !strings.HasPrefix(c.JWT.Issuer, "https://") {
+			bad("jwt.issuer", "production needs an https issuer URL")
+		}
+		if c.Database.SSLMode == "disable" {
+			bad("database.ssl_mode", "disable is refused in production")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) databaseConfigured() bool { return c.Database.URL != "" || c.Database.Host != "" }
+func (c *Config) redisConfigured() bool    { return c.Redis.URL != "" || c.Redis.Host != "" }
+
+// issuer is jwt.issuer or, by default, http://localhost:<port>.
+func (c *Config) issuer() string {
+	if c.JWT.Issuer != "" {
+		return c.JWT.Issuer
+	}
+	return "http://localhost:" + c.Server.Port
+}
+
+// databaseURL is database.url or one built from the host settings.
+func (c *Config) databaseURL() string {
+	if c.Database.URL != "" {
+		return c.Database.URL
+	}
+	u := url.URL{Scheme: "postgres", Host: c.Database.Host + ":" + c.Database.Port, Path: "/" + c.Database.Name}
+	if c.Database.Password != "" {
+		u.User = url.UserPassword(c.Database.User, c.Database.Password)
+	} else {
+		u.User = url.User(c.Database.User)
+	}
+	if c.Database.SSLMode != "" {
+		u.RawQuery = "sslmode=" + url.QueryEscape(c.Database.SSLMode)
+	}
+	return u.String()
+}
+
+// redisURL is redis.url or one built from the host settings.
+func (c *Config) redisURL() string {
+	if c.Redis.URL != "" {
+		return c.Redis.URL
+	}
+	u := url.URL{Scheme: "redis", Host: c.Redis.Host + ":" + c.Redis.Port, Path: "/" + strconv.Itoa(c.Redis.DB)}
+	if c.Redis.Password != "" {
+		u.User = url.UserPassword("", c.Redis.Password)
+	}
+	return u.String()
+}

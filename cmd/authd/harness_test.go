@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/internal/testenv"
+)
+
+// server is an authd started by the test through the same serve function
+// as `authd serve`, on a loopback port.
+type server struct {
+	t    *testing.T
+	URL  string
+	http *http.Client
+}
+
+// backend is a storage configuration to run end-to-end tests against.
+type backend struct {
+	name string
+	env  func(t *testing.T) map[string]string
+}
+
+// backends are the embedded default and, when the test services are up (and
+// always under CI=true), PostgreSQL + Redis.
+var backends = []backend{
+	{"memory", func(*testing.T) map[string]string { return map[string]string{} }},
+	{"postgres+redis", func(t *testing.T) map[string]string {
+		return map[string]string{
+			"DATABASE_URL": testenv.PostgresURL(t),
+			"REDIS_URL":    testenv.RedisURL(t),
+			"REDIS_PREFIX": testenv.Prefix(t),
+		}
+	}},
+}
+
+// forEachBackend runs f as a subtest per backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, env map[string]string)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { f(t, b.env(t)) })
+	}
+}
+
+// startServer runs authd with env (on top of an empty environment) until
+// the test ends.
+func startServer(t *testing.T, env map[string]string) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	full := map[string]string{"SERVER_PORT": port, "APP_LOG_LEVEL": "warn"}
+	for k, v := range env {
+		full[k] = v
+	}
+	cfg, err := loadConfig(nil, func(k string) string { return full[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("server did not shut down")
+		}
+	})
+	s := &server{t: t, URL: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited during start-up: %v\n%s", err, logs.String())
+		default:
+		}
+		resp, err := s.http.Get(s.URL + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu chan struct{}
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	if l.mu == nil {
+		l.mu = make(chan struct{}, 1)
+	}
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	return l.w.Write(p)
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map, failing the test if it is not
+// a JSON object.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response (%d) is not a JSON object: %v\n%s", r.Status, err, r.Body)
+	}
+	return m
+}
+
+// do sends a request and reads the whole answer.
+func (s *server) do(method, path, contentType string, body io.Reader, header map[string]string) response {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// postJSON sends a JSON body (a string, used as is, or a value to encode).
+func (s *server) postJSON(path string, body any, header map[string]string) response {
+	s.t.Helper()
+	raw, ok := body.(string)
+	if !ok {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		raw = string(b)
+	}
+	return s.do(http.MethodPost, path, "application/json", strings.NewReader(raw), header)
+}
+
+// postForm sends a form-encoded body, as OAuth2 clients do.
+func (s *server) postForm(path string, form url.Values) response {
+	s.t.Helper()
+	return s.do(http.MethodPost, path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), nil)
+}
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+var sixDigits = regexp.MustCompile(`\b(\d{6})\b`)
+
+// latestCode reads the newest code sent to addr from the development outbox.
+func (s *server) latestCode(addr string) string {
+	s.t.Helper()
+	r := s.do(http.MethodGet, "/debug/outbox", "", nil, nil)
+	if r.Status != http.StatusOK {
+		s.t.Fatalf("outbox: %d %s", r.Status, r.Body)
+	}
+	var msgs []struct {
+		To        string            `json:"to"`
+		Template  string            `json:"template"`
+		Body      string            `json:"body"`
+		Variables map[string]string `json:"variables"`
+	}
+	if err := json.Unmarshal(r.Body, &msgs); err != nil {
+		s.t.Fatalf("outbox is not a JSON array: %v", err)
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].To != addr {
+			continue
+		}
+		if c := msgs[i].Variables["otp"]; c != "" {
+			return c
+		}
+		if m := sixDigits.FindStringSubmatch(msgs[i].Body); m != nil {
+			return m[1]
+		}
+	}
+	s.t.Fatalf("no code sent to %s", addr)
+	return ""
+}
+
+// str reads a string at a dotted path of a decoded JSON object.
+func str(t *testing.T, m map[string]any, path string) string {
+	t.Helper()
+	var cur any = m
+	for _, k := range strings.Split(path, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: %v is not an object", path, cur)
+		}
+		cur = obj[k]
+	}
+	s, ok := cur.(string)
+	if !ok {
+		t.Fatalf("%s: %v (%T) is not a string", path, cur, cur)
+	}
+	return s
+}
+
+// reasonOf returns the ErrorInfo reason of a Connect or REST error body.
+func reasonOf(t *testing.T, body []byte) string {
+	t.Helper()
+	var e struct {
+		Details []struct {
+			Type   string          `json:"type"`
+			Value  string          `json:"value"`
+			Debug  json.RawMessage `json:"debug"`
+			Reason string          `json:"reason"`
+		} `json:"details"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("error body is not JSON: %v\n%s", err, body)
+	}
+	for _, d := range e.Details {
+		if d.Reason != "" {
+			return d.Reason
+		}
+		var dbg struct {
+			Reason string `json:"reason"`
+		}
+		if len(d.Debug) > 0 && json.Unmarshal(d.Debug, &dbg) == nil && dbg.Reason != "" {
+			return dbg.Reason
+		}
+	}
+	t.Fatalf("no reason in error %s", body)
+	return ""
+}
