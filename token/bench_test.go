@@ -27,7 +27,8 @@ func newStack(tb testing.TB) *stack {
 	ctx := context.Background()
 	var kek keystore.KEK
 	copy(kek[:], "0123456789abcdef0123456789abcdef")
-	keys := keystore.NewManager(keystore.NewMemoryStore(), kek)
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	keys := keystore.NewManager(keystore.NewMemoryStore(), kek, keystore.WithLogger(discard))
 	if err := keys.Load(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func newStack(tb testing.TB) *stack {
 	minter := token.NewMinter("https://id.example.com", keys, nil, nil)
 	issuer := token.NewIssuer(sessions, minter, 15*time.Minute)
 	clients := token.NewClients([]string{"https://api.example.com"})
-	x := token.NewExchanger(clients, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	x := token.NewExchanger(clients, discard,
 		token.NewPasswordGrant(users, issuer), token.NewRefreshGrant(sessions, issuer, users))
 	return &stack{minter: minter, x: x, clients: clients, sessions: sessions}
 }
