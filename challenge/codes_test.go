@@ -13,29 +13,12 @@ import (
 	"time"
 
 	"github.com/authd/authd/challenge"
+	"github.com/authd/authd/internal/testclock"
 )
 
 var testKey = bytes.Repeat([]byte("k"), 32)
 
-// clock is a settable time source shared by a test and its store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *testclock.Clock { return testclock.New(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // spyStore counts the calls that reach a store and can make them fail.
 type spyStore struct {

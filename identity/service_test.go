@@ -15,32 +15,17 @@ import (
 
 	"github.com/authd/authd/identity"
 	"github.com/authd/authd/internal/random"
+	"github.com/authd/authd/internal/testclock"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC))
 }
 
 type fixture struct {
 	store  *identity.MemoryStore
 	hasher *identity.Hasher
-	clock  *clock
+	clock  *testclock.Clock
 	svc    *identity.Service
 }
 

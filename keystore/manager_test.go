@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/authd/authd/internal/testclock"
 	"github.com/authd/authd/internal/testenv"
 	"github.com/authd/authd/keystore"
 )
@@ -54,13 +55,6 @@ var (
 	otherKEK = keystore.KEK(bytes.Repeat([]byte{7}, 32))
 	t0       = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 )
-
-// clock is a settable time source for WithClock.
-type clock struct{ t atomic.Pointer[time.Time] }
-
-func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
-func (c *clock) set(t time.Time)  { c.t.Store(&t) }
-func (c *clock) now() time.Time   { return *c.t.Load() }
 
 // newManager returns a Manager whose generated keys come from testKeys in
 // turn, starting at the key index start.
@@ -190,8 +184,8 @@ func TestLoadCreatesFirstKeyOnce(t *testing.T) {
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			store := sc.new(t)
-			clk := newClock(t0.Add(123456789 * time.Nanosecond))
-			m1 := newManager(t, store, testKEK, 0, keystore.WithClock(clk.now))
+			clk := testclock.New(t0.Add(123456789 * time.Nanosecond))
+			m1 := newManager(t, store, testKEK, 0, keystore.WithClock(clk.Now))
 			if err := m1.Load(t.Context()); err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -215,11 +209,11 @@ func TestLoadCreatesFirstKeyOnce(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Signing: %v", err)
 			}
-			if k1.ID != sk.ID || k1.StateAt(clk.now()) != keystore.StateActive || !m1.Ready() {
-				t.Fatalf("Signing = %s (%v), Ready = %v; want stored key %s, active", k1.ID, k1.StateAt(clk.now()), m1.Ready(), sk.ID)
+			if k1.ID != sk.ID || k1.StateAt(clk.Now()) != keystore.StateActive || !m1.Ready() {
+				t.Fatalf("Signing = %s (%v), Ready = %v; want stored key %s, active", k1.ID, k1.StateAt(clk.Now()), m1.Ready(), sk.ID)
 			}
 
-			m2 := newManager(t, store, testKEK, 1, keystore.WithClock(clk.now), noGenerate(t))
+			m2 := newManager(t, store, testKEK, 1, keystore.WithClock(clk.Now), noGenerate(t))
 			if err := m2.Load(t.Context()); err != nil {
 				t.Fatalf("second Manager Load: %v", err)
 			}
@@ -433,8 +427,8 @@ func TestKeyLifecycle(t *testing.T) {
 		storedKey(t, testKEK, keys[0], keystore.Key{CreatedAt: t0, ActivatesAt: t0, RetiresAt: t2, ExpiresAt: t3}),
 		storedKey(t, testKEK, keys[1], keystore.Key{CreatedAt: t1, ActivatesAt: t2}),
 	}}
-	clk := newClock(t0.Add(-time.Minute))
-	m := newManager(t, store, testKEK, 0, keystore.WithClock(clk.now))
+	clk := testclock.New(t0.Add(-time.Minute))
+	m := newManager(t, store, testKEK, 0, keystore.WithClock(clk.Now))
 	if err := m.Load(t.Context()); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -454,7 +448,7 @@ func TestKeyLifecycle(t *testing.T) {
 		{"clock set back", t0, a, []string{a, b}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk.set(tc.at)
+			clk.Set(tc.at)
 			k, err := m.Signing()
 			switch {
 			case tc.signing == "" && !errors.Is(err, keystore.ErrNoSigningKey):
@@ -511,8 +505,8 @@ func TestSigningPicksLatestActivation(t *testing.T) {
 		{"tie broken the same way in any order", []keystore.StoredKey{tieB, tieA}, tieWinner},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newClock(t0.Add(2 * time.Hour))
-			m := newManager(t, &fakeStore{keys: tc.rows}, testKEK, 0, keystore.WithClock(clk.now))
+			clk := testclock.New(t0.Add(2 * time.Hour))
+			m := newManager(t, &fakeStore{keys: tc.rows}, testKEK, 0, keystore.WithClock(clk.Now))
 			if err := m.Load(t.Context()); err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -529,8 +523,8 @@ func TestRefresh(t *testing.T) {
 	first := storedKey(t, testKEK, keys[0], keystore.Key{CreatedAt: t0, ActivatesAt: t0})
 	second := storedKey(t, testKEK, keys[1], keystore.Key{CreatedAt: t0, ActivatesAt: t0.Add(time.Hour)})
 	store := &fakeStore{keys: []keystore.StoredKey{first}}
-	clk := newClock(t0)
-	m := newManager(t, store, testKEK, 0, keystore.WithClock(clk.now))
+	clk := testclock.New(t0)
+	m := newManager(t, store, testKEK, 0, keystore.WithClock(clk.Now))
 	if err := m.Load(t.Context()); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -588,8 +582,8 @@ func TestConcurrentReaders(t *testing.T) {
 		storedKey(t, testKEK, keys[1], keystore.Key{CreatedAt: t0, ActivatesAt: t0.Add(time.Second)}),
 	}
 	store := &fakeStore{keys: rows}
-	clk := newClock(t0)
-	m := newManager(t, store, testKEK, 0, keystore.WithClock(clk.now))
+	clk := testclock.New(t0)
+	m := newManager(t, store, testKEK, 0, keystore.WithClock(clk.Now))
 	if err := m.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +608,7 @@ func TestConcurrentReaders(t *testing.T) {
 		})
 	}
 	for i := range 50 {
-		clk.set(t0.Add(time.Duration(i) * 40 * time.Millisecond))
+		clk.Set(t0.Add(time.Duration(i) * 40 * time.Millisecond))
 		if err := m.Refresh(t.Context()); err != nil {
 			t.Error(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/internal/testclock"
 	"github.com/authd/authd/session"
 )
 
@@ -24,23 +25,6 @@ var (
 	secretB = []byte("fedcba9876543210fedcba9876543210")
 	start   = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func newManager(t testing.TB, st session.Store, secret []byte, opts ...session.Option) *session.Manager {
 	t.Helper()
@@ -187,7 +171,7 @@ func TestManagerLogValueHidesSecret(t *testing.T) {
 
 func TestStart(t *testing.T) {
 	ctx := t.Context()
-	clk := &clock{now: start.Add(123456789)} // sub-microsecond part must go
+	clk := testclock.New(start.Add(123456789)) // sub-microsecond part must go
 	m := newManager(t, session.NewMemoryStore(), secretA, session.WithClock(clk.Now), session.WithLifetime(time.Hour))
 
 	p := params
@@ -388,7 +372,7 @@ func TestRefresh(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			clk := &clock{now: start}
+			clk := testclock.New(start)
 			m := newManager(t, session.NewMemoryStore(), secretA, append([]session.Option{session.WithClock(clk.Now)}, tc.opts...)...)
 			s, t0, err := m.Start(ctx, params)
 			if err != nil {
@@ -502,7 +486,7 @@ func TestRefreshHotPathIsOneStoreCall(t *testing.T) {
 func TestRefreshReplayAfterSecretChange(t *testing.T) {
 	ctx := t.Context()
 	st := session.NewMemoryStore()
-	clk := &clock{now: start}
+	clk := testclock.New(start)
 	oldM := newManager(t, st, secretA, session.WithClock(clk.Now))
 	newM := newManager(t, st, secretB, session.WithClock(clk.Now))
 
@@ -525,7 +509,7 @@ func TestRefreshReplayAfterSecretChange(t *testing.T) {
 
 func TestRefreshReplayTooFarBehind(t *testing.T) {
 	ctx := t.Context()
-	clk := &clock{now: start}
+	clk := testclock.New(start)
 	m := newManager(t, session.NewMemoryStore(), secretA, session.WithClock(clk.Now))
 	s, t0, err := m.Start(ctx, params)
 	if err != nil {
@@ -630,7 +614,7 @@ func TestRefreshConcurrent(t *testing.T) {
 
 func TestListRevokeDelete(t *testing.T) {
 	ctx := t.Context()
-	clk := &clock{now: start}
+	clk := testclock.New(start)
 	m := newManager(t, session.NewMemoryStore(), secretA, session.WithClock(clk.Now), session.WithLifetime(time.Hour))
 	older, _, err := m.Start(ctx, params)
 	if err != nil {
