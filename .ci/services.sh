@@ -22,12 +22,17 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 PY
 }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  log "installing redis-server"
+# redis-server for the stores; oathtool, an independent TOTP implementation,
+# for the TOTP tests.
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v oathtool >/dev/null 2>&1 || missing="$missing oathtool"
+if [ -n "$missing" ]; then
+  log "installing$missing"
   if [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) >&2
   else
-    log "redis-server missing and not root: install it"; exit 1
+    log "missing$missing and not root: install them"; exit 1
   fi
 fi
 [ -x "$PGBIN/initdb" ] || { log "PostgreSQL binaries not found in $PGBIN"; exit 1; }

@@ -51,6 +51,9 @@ const (
 	TemplateSignupNotice = "signup_notice"
 	// TemplateLoginCode carries a sign-in code; variables otp and expiry.
 	TemplateLoginCode = "login_code"
+	// TemplateSignupEmail is the signup email: a code and a verification
+	// link; variables otp, expiry, link and link_expiry.
+	TemplateSignupEmail = "signup_email"
 )
 
 type messageTemplate struct {
@@ -64,6 +67,11 @@ var templates = map[string]messageTemplate{
 		"Your verification code",
 		"Your verification code is {{.otp}}.\n\n"+
 			"It expires in {{.expiry}}. If you did not try to sign up, you can ignore this message.\n"),
+	TemplateSignupEmail: mustTemplate(TemplateSignupEmail,
+		"Verify your email address",
+		"Your verification code is {{.otp}}. It expires in {{.expiry}}.\n\n"+
+			"Or open this link to verify your address (valid for {{.link_expiry}}):\n{{.link}}\n\n"+
+			"If you did not try to sign up, you can ignore this message.\n"),
 	TemplateSignupNotice: mustTemplate(TemplateSignupNotice,
 		"Someone tried to sign up with your address",
 		"Someone tried to sign up with your address, which already has an account.\n\n"+

@@ -9,6 +9,7 @@ import (
 )
 
 func TestPolicyCheck(t *testing.T) {
+	blocklist := identity.Policy{Blocklist: true}
 	tests := []struct {
 		name     string
 		policy   identity.Policy
@@ -35,6 +36,23 @@ func TestPolicyCheck(t *testing.T) {
 		{"custom minimum", identity.Policy{MinLength: 12}, "abcdefghijk", identity.ReasonPasswordTooShort},
 		{"custom minimum met", identity.Policy{MinLength: 12}, "abcdefghijkl", ""},
 		{"custom maximum", identity.Policy{MaxLength: 10}, "abcdefghijk", identity.ReasonPasswordTooLong},
+
+		// Entries of common_passwords.txt: password (#1), 12345678 (#3),
+		// trustno1 (#29), qwerty (#5), qwerty123 (#6285).
+		{"blocklist off by default", identity.Policy{}, "password", ""},
+		{"common", blocklist, "password", identity.ReasonPasswordTooCommon},
+		{"common digits", blocklist, "12345678", identity.ReasonPasswordTooCommon},
+		{"common, mixed case", blocklist, "PassWord", identity.ReasonPasswordTooCommon},
+		{"common, upper case", blocklist, "QWERTY123", identity.ReasonPasswordTooCommon},
+		{"common, title case", blocklist, "TrustNo1", identity.ReasonPasswordTooCommon},
+		// Full-width letters and digits (U+FF10…U+FF5A) are NFKC-equivalent
+		// to ASCII, and so are equally common.
+		{"common, full-width", blocklist, "ｐａｓｓｗｏｒｄ", identity.ReasonPasswordTooCommon},
+		{"common, full-width capitals and digits", blocklist, "ＱＷＥＲＴＹ１２３", identity.ReasonPasswordTooCommon},
+		{"common and short: length first", blocklist, "qwerty", identity.ReasonPasswordTooShort},
+		{"common, lower minimum", identity.Policy{Blocklist: true, MinLength: 6}, "qwerty", identity.ReasonPasswordTooCommon},
+		{"whole entries only", blocklist, "password-lantern", ""},
+		{"strong passphrase", blocklist, "velvet lantern orbits 93", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
