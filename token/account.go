@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -42,21 +43,45 @@ type codes interface {
 
 // AccountService implements authdv1connect.AccountServiceHandler.
 type AccountService struct {
-	authdv1connect.UnimplementedAccountServiceHandler
-
-	users   accounts
-	codes   codes
-	sender  challenge.Sender
-	issuer  *Issuer
-	clients *Clients
-	log     *slog.Logger
+	users    accounts
+	codes    codes
+	links    emailLinks
+	factors  secondFactors
+	sender   challenge.Sender
+	issuer   *Issuer
+	clients  *Clients
+	log      *slog.Logger
+	linkBase string
+	guard    Guard
+	sends    sendLimiter
 }
 
 var _ authdv1connect.AccountServiceHandler = (*AccountService)(nil)
 
+// AccountDeps is what AccountService is built from.
+type AccountDeps struct {
+	Users   accounts
+	Codes   codes
+	Links   emailLinks
+	Factors secondFactors
+	Sender  challenge.Sender
+	Issuer  *Issuer
+	Clients *Clients
+	Log     *slog.Logger
+	// Issuer URL: verification links point at its /api/v1/auth/verify-email.
+	IssuerURL string
+	// Guard throttles code checks; Sends limits messages.
+	Guard Guard
+	Sends sendLimiter
+}
+
 // NewAccountService returns the AccountService handler.
-func NewAccountService(users accounts, codes codes, sender challenge.Sender, issuer *Issuer, clients *Clients, log *slog.Logger) *AccountService {
-	return &AccountService{users: users, codes: codes, sender: sender, issuer: issuer, clients: clients, log: log}
+func NewAccountService(d AccountDeps) *AccountService {
+	return &AccountService{
+		users: d.Users, codes: d.Codes, links: d.Links, factors: d.Factors, sender: d.Sender,
+		issuer: d.Issuer, clients: d.Clients, log: d.Log, guard: d.Guard, sends: d.Sends,
+		linkBase: strings.TrimSuffix(d.IssuerURL, "/") + "/api/v1/auth/verify-email?token=",
+	}
 }
 
 // The answer to SignUp and ResendVerification, the same whether or not the
@@ -65,23 +90,24 @@ const sentMessage = "If the address can be used, a verification code has been se
 
 func (s *AccountService) SignUp(ctx context.Context, req *connect.Request[authdv1.SignUpRequest]) (*connect.Response[authdv1.SignUpResponse], error) {
 	m := req.Msg
+	if err := s.allowSend(ctx, req, m.Email+m.Phone); err != nil {
+		return nil, err
+	}
 	out, err := s.users.SignUp(ctx, identity.SignUpInput{Email: m.Email, Phone: m.Phone, Password: m.Password, Name: m.Name})
 	if err != nil {
 		return nil, identityError(err)
 	}
-	ch, to := channelOf(out.User)
-	var ttl time.Duration
+	ch, to := channelOf(out.User, m.Phone != "")
 	if out.AlreadyVerified {
 		// The owner learns someone tried; the caller learns nothing.
-		err = s.send(ctx, ch, to, "signup_notice", nil)
-		ttl = s.codes.TTL()
+		err = s.send(ctx, ch, to, challenge.TemplateSignupNotice, nil)
 	} else {
-		ttl, err = s.sendCode(ctx, out.User, ch, to)
+		err = s.sendVerification(ctx, out.User, ch, to)
 	}
 	if err != nil {
 		return nil, connectError(err)
 	}
-	return connect.NewResponse(&authdv1.SignUpResponse{Message: sentMessage, CodeExpiresIn: int32(ttl / time.Second)}), nil
+	return connect.NewResponse(&authdv1.SignUpResponse{Message: sentMessage, CodeExpiresIn: int32(s.codes.TTL() / time.Second)}), nil
 }
 
 func (s *AccountService) VerifySignUp(ctx context.Context, req *connect.Request[authdv1.VerifySignUpRequest]) (*connect.Response[authdv1.VerifySignUpResponse], error) {
@@ -97,16 +123,9 @@ func (s *AccountService) VerifySignUp(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, connectError(err)
 	}
-	u, err := s.users.Lookup(ctx, login)
-	switch {
-	case errors.Is(err, identity.ErrNotFound), errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
-		// Indistinguishable from a wrong code.
-		return nil, connectError(errInvalidCode)
-	case err != nil:
+	u, err := checkCode(ctx, s.guard, s.users, s.codes, challenge.PurposeSignup, login, m.Otp, connectMeta(req).IP)
+	if err != nil {
 		return nil, connectError(err)
-	}
-	if _, err := s.codes.Verify(ctx, challenge.PurposeSignup, u.ID, m.Otp); err != nil {
-		return nil, connectError(codeError(err))
 	}
 	ch := identity.ChannelEmail
 	if m.Email == "" {
@@ -128,6 +147,9 @@ func (s *AccountService) ResendVerification(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
+	if err := s.allowSend(ctx, req, login); err != nil {
+		return nil, err
+	}
 	u, err := s.users.Lookup(ctx, login)
 	switch {
 	case errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
@@ -136,12 +158,59 @@ func (s *AccountService) ResendVerification(ctx context.Context, req *connect.Re
 	case err != nil:
 		return nil, connectError(err)
 	case !u.Verified():
-		ch, to := channelOf(u)
-		if _, err := s.sendCode(ctx, u, ch, to); err != nil {
+		ch, to := channelOf(u, req.Msg.Phone != "")
+		if err := s.sendVerification(ctx, u, ch, to); err != nil {
 			return nil, connectError(err)
 		}
 	}
 	return connect.NewResponse(&authdv1.ResendVerificationResponse{Message: sentMessage}), nil
+}
+
+// RequestOTP sends a login code to a verified address ("login", the
+// default) or a fresh verification code to an unverified one ("signup"),
+// answering the same whatever the address.
+func (s *AccountService) RequestOTP(ctx context.Context, req *connect.Request[authdv1.RequestOTPRequest]) (*connect.Response[authdv1.RequestOTPResponse], error) {
+	m := req.Msg
+	login, err := loginOf(m.Email, m.Phone)
+	if err != nil {
+		return nil, err
+	}
+	purpose := m.Purpose
+	if purpose == "" {
+		purpose = string(challenge.PurposeLogin)
+	}
+	if purpose != string(challenge.PurposeLogin) && purpose != string(challenge.PurposeSignup) {
+		return nil, newConnectError(connect.CodeInvalidArgument, "INVALID_PURPOSE", `purpose must be "login" or "signup"`)
+	}
+	if err := s.allowSend(ctx, req, login); err != nil {
+		return nil, err
+	}
+	u, err := s.users.Lookup(ctx, login)
+	switch {
+	case errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
+		return nil, identityError(err)
+	case errors.Is(err, identity.ErrNotFound):
+	case err != nil:
+		return nil, connectError(err)
+	default:
+		ch, to := channelOf(u, m.Phone != "")
+		verified := u.EmailVerified()
+		if ch == challenge.ChannelSMS {
+			verified = u.PhoneVerified()
+		}
+		switch {
+		case purpose == string(challenge.PurposeLogin) && verified:
+			err = s.issueAndSend(ctx, challenge.PurposeLogin, u, ch, to, challenge.TemplateLoginCode)
+		case purpose == string(challenge.PurposeSignup) && !u.Verified():
+			err = s.sendVerification(ctx, u, ch, to)
+		}
+		if err != nil {
+			return nil, connectError(err)
+		}
+	}
+	return connect.NewResponse(&authdv1.RequestOTPResponse{
+		Message: "If the address can be used, a code has been sent to it.", CodeExpiresIn: int32(s.codes.TTL() / time.Second),
+	}), nil
 }
 
 func (s *AccountService) GetMe(ctx context.Context, _ *connect.Request[authdv1.GetMeRequest]) (*connect.Response[authdv1.GetMeResponse], error) {
@@ -157,16 +226,48 @@ func (s *AccountService) GetMe(ctx context.Context, _ *connect.Request[authdv1.G
 	if err != nil {
 		return nil, connectError(err)
 	}
-	return connect.NewResponse(&authdv1.GetMeResponse{User: userProto(u)}), nil
+	out := userProto(u)
+	if out.TotpEnabled, err = s.factors.Enabled(ctx, u.ID); err != nil {
+		return nil, connectError(err)
+	}
+	return connect.NewResponse(&authdv1.GetMeResponse{User: out}), nil
 }
 
-func (s *AccountService) sendCode(ctx context.Context, u identity.User, ch challenge.Channel, to string) (time.Duration, error) {
+// allowSend applies the send limits to a request for a message to
+// address, whether or not an account has it, so a 429 tells nothing.
+func (s *AccountService) allowSend(ctx context.Context, req connect.AnyRequest, address string) error {
+	if err := refused(s.sends.Allow(ctx, loginKey(address), connectMeta(req).IP)); err != nil {
+		return connectError(err)
+	}
+	return nil
+}
+
+// sendVerification sends a signup code and, by email, a verification link
+// too.
+func (s *AccountService) sendVerification(ctx context.Context, u identity.User, ch challenge.Channel, to string) error {
+	if ch != challenge.ChannelEmail {
+		return s.issueAndSend(ctx, challenge.PurposeSignup, u, ch, to, challenge.TemplateSignupCode)
+	}
 	code, ttl, err := s.codes.Issue(ctx, challenge.PurposeSignup, u.ID, nil)
 	if err != nil {
-		return 0, fmt.Errorf("issue signup code: %w", err)
+		return fmt.Errorf("issue signup code: %w", err)
 	}
-	err = s.send(ctx, ch, to, "signup_code", map[string]string{"otp": code, "expiry": humanDuration(ttl)})
-	return ttl, err
+	link, linkTTL, err := s.links.Issue(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("issue verification link: %w", err)
+	}
+	return s.send(ctx, ch, to, challenge.TemplateSignupEmail, map[string]string{
+		"otp": code, "expiry": humanDuration(ttl), "link": s.linkBase + link, "link_expiry": humanDuration(linkTTL),
+	})
+}
+
+// issueAndSend issues a code for purpose and sends it with template.
+func (s *AccountService) issueAndSend(ctx context.Context, purpose challenge.Purpose, u identity.User, ch challenge.Channel, to, template string) error {
+	code, ttl, err := s.codes.Issue(ctx, purpose, u.ID, nil)
+	if err != nil {
+		return fmt.Errorf("issue %s code: %w", purpose, err)
+	}
+	return s.send(ctx, ch, to, template, map[string]string{"otp": code, "expiry": humanDuration(ttl)})
 }
 
 func (s *AccountService) send(ctx context.Context, ch challenge.Channel, to, template string, vars map[string]string) error {
@@ -180,12 +281,13 @@ func (s *AccountService) send(ctx context.Context, ch challenge.Channel, to, tem
 	return nil
 }
 
-// channelOf picks where a user's messages go: email when there is one.
-func channelOf(u identity.User) (challenge.Channel, string) {
-	if u.Email != "" {
-		return challenge.ChannelEmail, u.Email
+// channelOf picks where a user's message goes: the phone when the request
+// named one, the email otherwise.
+func channelOf(u identity.User, byPhone bool) (challenge.Channel, string) {
+	if byPhone {
+		return challenge.ChannelSMS, u.Phone
 	}
-	return challenge.ChannelSMS, u.Phone
+	return challenge.ChannelEmail, u.Email
 }
 
 // loginOf takes the one address a request names.
@@ -218,7 +320,7 @@ func identityError(err error) error {
 }
 
 // codeError maps a failed code check.
-func codeError(err error) error {
+func codeError(err error) *Error {
 	switch {
 	case errors.Is(err, challenge.ErrInvalidCode):
 		return errInvalidCode

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/challenge"
 	"github.com/authd/authd/identity"
 	"github.com/authd/authd/keystore"
 	"github.com/authd/authd/session"
@@ -44,8 +45,11 @@ func newStack(tb testing.TB) *stack {
 	minter := token.NewMinter("https://id.example.com", keys, nil, nil)
 	issuer := token.NewIssuer(sessions, minter, 15*time.Minute)
 	clients := token.NewClients([]string{"https://api.example.com"})
-	x := token.NewExchanger(clients, discard,
-		token.NewPasswordGrant(users, issuer), token.NewRefreshGrant(sessions, issuer, users))
+	limiter, err := challenge.NewLimiter(challenge.NewLimitMemoryStore(), challenge.DefaultLimitPolicy())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	x := token.NewExchanger(clients, discard, token.NewRefreshGrant(sessions, issuer, users, token.NewGuard(limiter)))
 	return &stack{minter: minter, x: x, clients: clients, sessions: sessions}
 }
 

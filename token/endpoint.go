@@ -199,6 +199,9 @@ func writeOAuthError(w http.ResponseWriter, e *Error, status int) {
 	if status == 0 {
 		status = e.Status
 	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(e.RetryAfter))
+	}
 	writeJSON(w, status, errorResponse{Error: e.OAuthCode, Description: e.Description, Reason: e.Reason})
 }
 

@@ -3,6 +3,7 @@ package token
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -22,7 +23,9 @@ type Error struct {
 	ConnectCode connect.Code
 	Reason      string
 	Description string
-	cause       error
+	// RetryAfter is sent as the Retry-After header of a 429.
+	RetryAfter time.Duration
+	cause      error
 }
 
 func (e *Error) Error() string {
@@ -103,6 +106,9 @@ func connectError(err error) error {
 	}
 	if e.Reason == errUnauthenticated.Reason {
 		out.Meta().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	if e.RetryAfter > 0 {
+		out.Meta().Set("Retry-After", retryAfterSeconds(e.RetryAfter))
 	}
 	return out
 }

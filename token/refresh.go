@@ -20,14 +20,15 @@ type refreshGrant struct {
 	sessions sessionRotator
 	issuer   *Issuer
 	users    userGetter
+	guard    Guard
 }
 
 var _ Grant = (*refreshGrant)(nil)
 
 // NewRefreshGrant returns the refresh_token grant. users is read only when
 // the request asks for an ID token.
-func NewRefreshGrant(sessions sessionRotator, issuer *Issuer, users userGetter) Grant {
-	return &refreshGrant{sessions: sessions, issuer: issuer, users: users}
+func NewRefreshGrant(sessions sessionRotator, issuer *Issuer, users userGetter, guard Guard) Grant {
+	return &refreshGrant{sessions: sessions, issuer: issuer, users: users, guard: guard}
 }
 
 func (g *refreshGrant) Type() string { return GrantRefreshToken }
@@ -40,6 +41,11 @@ func (g *refreshGrant) Exchange(ctx context.Context, r *Request) (*Result, error
 	s, next, err := g.sessions.Refresh(ctx, token)
 	switch {
 	case errors.Is(err, session.ErrInvalidToken), errors.Is(err, session.ErrReused):
+		// Only failures reach the limiter, per client IP: a success never
+		// waits on Redis.
+		if lerr := g.guard.Failure(ctx, "", r.Meta.IP); lerr != nil {
+			return nil, lerr
+		}
 		return nil, errInvalidRefreshToken
 	case err != nil:
 		return nil, errServer.withCause(err)

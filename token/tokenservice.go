@@ -23,8 +23,6 @@ type publicKeys interface {
 // TokenService implements authdv1connect.TokenServiceHandler on top of the
 // same Exchanger as /token, always as the default client.
 type TokenService struct {
-	authdv1connect.UnimplementedTokenServiceHandler
-
 	x        *Exchanger
 	clients  *Clients
 	sessions sessionRevoker
@@ -58,6 +56,48 @@ func (s *TokenService) Login(ctx context.Context, req *connect.Request[authdv1.L
 		out.Result = &authdv1.LoginResponse_Tokens{Tokens: tokensProto(res.Tokens)}
 	}
 	return connect.NewResponse(out), nil
+}
+
+func (s *TokenService) VerifyLogin(ctx context.Context, req *connect.Request[authdv1.VerifyLoginRequest]) (*connect.Response[authdv1.VerifyLoginResponse], error) {
+	m := req.Msg
+	login, err := loginOf(m.Email, m.Phone)
+	if err != nil {
+		return nil, err
+	}
+	if m.Otp == "" {
+		return nil, newConnectError(connect.CodeInvalidArgument, "INVALID_REQUEST", "otp is required")
+	}
+	params := url.Values{"username": {login}, "otp": {m.Otp}}
+	if m.Scope != "" {
+		params.Set("scope", m.Scope)
+	}
+	res, err := s.x.Exchange(ctx, s.clients.Default(), GrantOTP, params, connectMeta(req))
+	if err != nil {
+		return nil, connectError(err)
+	}
+	out := &authdv1.VerifyLoginResponse{}
+	if res.MFA != nil {
+		out.Result = &authdv1.VerifyLoginResponse_MfaChallenge{MfaChallenge: mfaProto(res.MFA)}
+	} else {
+		out.Result = &authdv1.VerifyLoginResponse_Tokens{Tokens: tokensProto(res.Tokens)}
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *TokenService) VerifyTwoFactor(ctx context.Context, req *connect.Request[authdv1.VerifyTwoFactorRequest]) (*connect.Response[authdv1.VerifyTwoFactorResponse], error) {
+	m := req.Msg
+	params := url.Values{"mfa_token": {m.MfaToken}}
+	if m.Otp != "" {
+		params.Set("otp", m.Otp)
+	}
+	if m.RecoveryCode != "" {
+		params.Set("recovery_code", m.RecoveryCode)
+	}
+	res, err := s.x.Exchange(ctx, s.clients.Default(), GrantMFAOTP, params, connectMeta(req))
+	if err != nil {
+		return nil, connectError(err)
+	}
+	return connect.NewResponse(&authdv1.VerifyTwoFactorResponse{Tokens: tokensProto(res.Tokens)}), nil
 }
 
 func (s *TokenService) Refresh(ctx context.Context, req *connect.Request[authdv1.RefreshRequest]) (*connect.Response[authdv1.RefreshResponse], error) {

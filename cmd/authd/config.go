@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -25,6 +26,9 @@ type Config struct {
 		Port string `yaml:"port"`
 		// ShutdownTimeout bounds graceful shutdown.
 		ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+		// TrustedProxies are the CIDRs whose X-Forwarded-For is believed for
+		// the client IP that rate limits count; comma-separated in env.
+		TrustedProxies []string `yaml:"trusted_proxies"`
 	} `yaml:"server"`
 	Database struct {
 		URL      string `yaml:"url"`
@@ -72,6 +76,16 @@ type Config struct {
 		Secret    string   `yaml:"secret"`
 		OTPLength int      `yaml:"otp_length"`
 		OTPTTL    Duration `yaml:"otp_ttl"`
+		// EmailLinkTTL is the lifetime of verification links.
+		EmailLinkTTL Duration `yaml:"email_link_ttl"`
+		// EmailLinkGetVerifies makes a GET of the link verify at once, as
+		// seed 002 did; off, GET shows a confirm page so mail scanners that
+		// prefetch links cannot use them up.
+		EmailLinkGetVerifies bool `yaml:"email_link_get_verifies"`
+		// PasswordBlocklist refuses the 10,000 most common passwords.
+		PasswordBlocklist bool `yaml:"password_blocklist"`
+		// PasswordMinLength is the shortest password accepted (8 to 128).
+		PasswordMinLength int `yaml:"password_min_length"`
 	} `yaml:"app"`
 }
 
@@ -110,6 +124,9 @@ func defaultConfig() *Config {
 	c.App.Name = "authd"
 	c.App.OTPLength = 6
 	c.App.OTPTTL = Duration(5 * time.Minute)
+	c.App.EmailLinkTTL = Duration(4 * time.Hour)
+	c.App.PasswordBlocklist = true
+	c.App.PasswordMinLength = 8
 	return &c
 }
 
@@ -194,6 +211,19 @@ func (l leaf) set(s string) error {
 			return err
 		}
 		*p = d
+	case *bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*p = b
+	case *[]string:
+		*p = nil
+		for f := range strings.SplitSeq(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				*p = append(*p, f)
+			}
+		}
 	default:
 		return fmt.Errorf("unsupported type %T", p)
 	}
@@ -288,6 +318,19 @@ func (c *Config) validate() error {
 	}
 	if c.App.OTPTTL.D() < 30*time.Second || c.App.OTPTTL.D() > time.Hour {
 		bad("app.otp_ttl", "must be between 30s and 1h")
+	}
+	if c.App.EmailLinkTTL.D() < time.Minute || c.App.EmailLinkTTL.D() > 7*24*time.Hour {
+		bad("app.email_link_ttl", "must be between 1m and 168h")
+	}
+	if c.App.PasswordMinLength < 8 || c.App.PasswordMinLength > 128 {
+		bad("app.password_min_length", "must be between 8 and 128")
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("server.trusted_proxies", "%q is not an IP address or CIDR", p)
+			}
+		}
 	}
 	switch c.Keys.Size {
 	case 2048, 3072, 4096:

@@ -93,7 +93,9 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		userStore    identity.Store
 		sessionStore session.Store
 		keyStore     keystore.Store
+		factorStore  challenge.FactorStore
 		codeStore    challenge.Store
+		limitStore   challenge.LimitStore
 		ready        []func(context.Context) error
 	)
 	if cfg.databaseConfigured() {
@@ -106,10 +108,12 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		userStore = identity.NewPostgresStore(pool)
 		sessionStore = session.NewPostgresStore(pool)
 		keyStore = keystore.NewPostgresStore(pool)
+		factorStore = challenge.NewFactorPostgresStore(pool)
 	} else {
 		userStore = identity.NewMemoryStore()
 		sessionStore = session.NewMemoryStore()
 		keyStore = keystore.NewMemoryStore()
+		factorStore = challenge.NewFactorMemoryStore()
 	}
 	if cfg.redisConfigured() {
 		opt, err := rueidis.ParseURL(cfg.redisURL())
@@ -123,8 +127,10 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		a.closers = append(a.closers, rc.Close)
 		ready = append(ready, func(ctx context.Context) error { return rc.Do(ctx, rc.B().Ping().Build()).Error() })
 		codeStore = challenge.NewRedisStore(rc, cfg.Redis.Prefix)
+		limitStore = challenge.NewLimitRedisStore(rc, cfg.Redis.Prefix)
 	} else {
 		codeStore = challenge.NewMemoryStore()
+		limitStore = challenge.NewLimitMemoryStore()
 	}
 
 	keys := keystore.NewManager(keyStore, kek, keystore.WithKeySize(cfg.Keys.Size), keystore.WithLogger(log))
@@ -142,7 +148,9 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	users := identity.NewService(userStore, hasher, identity.Policy{})
+	users := identity.NewService(userStore, hasher, identity.Policy{
+		MinLength: cfg.App.PasswordMinLength, Blocklist: cfg.App.PasswordBlocklist,
+	})
 	if dev {
 		if err := users.SeedDevelopment(ctx); err != nil {
 			return nil, fmt.Errorf("seed development users: %w", err)
@@ -158,6 +166,31 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	links, err := challenge.NewLinks(codeStore, challenge.LinkTTL(cfg.App.EmailLinkTTL.D()))
+	if err != nil {
+		return nil, err
+	}
+	factors, err := challenge.NewFactors(factorStore, subkey(secret, "totp"), cfg.App.Name)
+	if err != nil {
+		return nil, err
+	}
+	mfaTokens, err := challenge.NewMFATokens(codeStore, subkey(secret, "mfa"))
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := challenge.NewLimiter(limitStore, challenge.DefaultLimitPolicy())
+	if err != nil {
+		return nil, err
+	}
+	sends, err := challenge.NewSendLimiter(limitStore, challenge.DefaultSendPolicy())
+	if err != nil {
+		return nil, err
+	}
+	guard := token.NewGuard(limiter)
+	trusted, err := token.ParseTrustedProxies(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
 	outbox := challenge.NewOutbox(log, challenge.LogSecrets(dev))
 
 	issuerURL := cfg.issuer()
@@ -168,9 +201,12 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	clients := token.NewClients(audience)
 	minter := token.NewMinter(issuerURL, keys, nil, nil)
 	issuer := token.NewIssuer(sessions, minter, cfg.JWT.AccessTokenTTL.D())
+	stepUp := token.NewStepUp(issuer, factors, mfaTokens)
 	exchanger := token.NewExchanger(clients, log,
-		token.NewPasswordGrant(users, issuer),
-		token.NewRefreshGrant(sessions, issuer, users),
+		token.NewPasswordGrant(users, stepUp, guard),
+		token.NewRefreshGrant(sessions, issuer, users, guard),
+		token.NewOTPGrant(users, codes, stepUp, guard),
+		token.NewMFAGrant(mfaTokens, factors, users, issuer, guard),
 	)
 	discovery, err := token.NewDiscovery(issuerURL, exchanger.GrantTypes())
 	if err != nil {
@@ -200,11 +236,13 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		mux.Handle(path, metrics.Wrap("connect", h))
 		services = append(services, vanguard.NewService(path, h))
 	}
-	mount(authdv1connect.NewAccountServiceHandler(
-		token.NewAccountService(users, codes, outbox, issuer, clients, log),
-		withAuth(authdv1connect.AccountServiceGetMeProcedure)...))
+	account := token.NewAccountService(token.AccountDeps{
+		Users: users, Codes: codes, Links: links, Factors: factors, Sender: outbox, Issuer: issuer,
+		Clients: clients, Log: log, IssuerURL: issuerURL, Guard: guard, Sends: sends,
+	})
+	mount(authdv1connect.NewAccountServiceHandler(account, withAuth(authdv1connect.AccountServiceGetMeProcedure)...))
 	mount(authdv1connect.NewTokenServiceHandler(token.NewTokenService(exchanger, clients, sessions, keys), connectOpts...))
-	mount(authdv1connect.NewTwoFactorServiceHandler(authdv1connect.UnimplementedTwoFactorServiceHandler{}, withAuth()...))
+	mount(authdv1connect.NewTwoFactorServiceHandler(token.NewTwoFactorService(factors, users, guard), withAuth()...))
 	mount(authdv1connect.NewSessionServiceHandler(token.NewSessionService(sessions), withAuth()...))
 
 	rest, err := vanguard.NewTranscoder(services,
@@ -220,6 +258,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	}
 	mux.Handle("/api/", metrics.Wrap("rest", rest))
 	mux.Handle("GET /api/v1/auth/public-key", metrics.Wrap("rest", token.PublicKeyPEM(keys, rest)))
+	mux.Handle("/api/v1/auth/verify-email", metrics.Wrap("rest", account.VerifyEmailPage(cfg.App.EmailLinkGetVerifies, rest)))
 	mux.Handle("/token", metrics.Wrap("token", token.NewEndpoint(exchanger, clients, log)))
 	mux.Handle("/userinfo", metrics.Wrap("userinfo", bearer.Middleware(token.NewUserInfo(users))))
 	mux.Handle("/.well-known/openid-configuration", metrics.Wrap("discovery", discovery))
@@ -233,7 +272,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	if dev {
 		mux.Handle("GET /debug/outbox", outbox)
 	}
-	a.handler = telemetry.Recover(log, limitBody(mux))
+	a.handler = telemetry.Recover(log, limitBody(token.ClientIP(trusted, mux)))
 	return a, nil
 }
 

@@ -684,11 +684,11 @@ const file_authd_v1_account_proto_rawDesc = "" +
 	"\x0fcode_expires_in\x18\x02 \x01(\x05R\rcodeExpiresIn\"\x0e\n" +
 	"\fGetMeRequest\"3\n" +
 	"\rGetMeResponse\x12\"\n" +
-	"\x04user\x18\x01 \x01(\v2\x0e.authd.v1.UserR\x04user2\xa2\x05\n" +
+	"\x04user\x18\x01 \x01(\v2\x0e.authd.v1.UserR\x04user2\xa5\x05\n" +
 	"\x0eAccountService\x12[\n" +
 	"\x06SignUp\x12\x17.authd.v1.SignUpRequest\x1a\x18.authd.v1.SignUpResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/api/v1/auth/signup\x12t\n" +
-	"\fVerifySignUp\x12\x1d.authd.v1.VerifySignUpRequest\x1a\x1e.authd.v1.VerifySignUpResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/api/v1/auth/verify-signup\x12m\n" +
-	"\vVerifyEmail\x12\x1c.authd.v1.VerifyEmailRequest\x1a\x1d.authd.v1.VerifyEmailResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/v1/auth/verify-email\x12\x8c\x01\n" +
+	"\fVerifySignUp\x12\x1d.authd.v1.VerifySignUpRequest\x1a\x1e.authd.v1.VerifySignUpResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/api/v1/auth/verify-signup\x12p\n" +
+	"\vVerifyEmail\x12\x1c.authd.v1.VerifyEmailRequest\x1a\x1d.authd.v1.VerifyEmailResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/api/v1/auth/verify-email\x12\x8c\x01\n" +
 	"\x12ResendVerification\x12#.authd.v1.ResendVerificationRequest\x1a$.authd.v1.ResendVerificationResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /api/v1/auth/resend-verification\x12l\n" +
 	"\n" +
 	"RequestOTP\x12\x1b.authd.v1.RequestOTPRequest\x1a\x1c.authd.v1.RequestOTPResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/api/v1/auth/request-otp\x12Q\n" +

@@ -58,7 +58,10 @@ type AccountServiceClient interface {
 	// VerifySignUp proves ownership of the address with the code and signs the
 	// user in.
 	VerifySignUp(context.Context, *connect.Request[v1.VerifySignUpRequest]) (*connect.Response[v1.VerifySignUpResponse], error)
-	// VerifyEmail consumes the token of an email verification link.
+	// VerifyEmail consumes the token of an email verification link. The link
+	// itself, GET /api/v1/auth/verify-email?token=..., only shows a page whose
+	// button posts here, so a mail scanner that prefetches links cannot use it
+	// up (unless app.email_link_get_verifies is set).
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// ResendVerification sends a fresh code (and link) to an unverified address.
 	ResendVerification(context.Context, *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error)
@@ -165,7 +168,10 @@ type AccountServiceHandler interface {
 	// VerifySignUp proves ownership of the address with the code and signs the
 	// user in.
 	VerifySignUp(context.Context, *connect.Request[v1.VerifySignUpRequest]) (*connect.Response[v1.VerifySignUpResponse], error)
-	// VerifyEmail consumes the token of an email verification link.
+	// VerifyEmail consumes the token of an email verification link. The link
+	// itself, GET /api/v1/auth/verify-email?token=..., only shows a page whose
+	// button posts here, so a mail scanner that prefetches links cannot use it
+	// up (unless app.email_link_get_verifies is set).
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// ResendVerification sends a fresh code (and link) to an unverified address.
 	ResendVerification(context.Context, *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error)
