@@ -10,8 +10,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	authdv1 "github.com/authd/authd/gen/authd/v1"
 	"github.com/authd/authd/challenge"
+	authdv1 "github.com/authd/authd/gen/authd/v1"
 	"github.com/authd/authd/identity"
 )
 

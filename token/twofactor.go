@@ -6,9 +6,9 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/authd/authd/challenge"
 	authdv1 "github.com/authd/authd/gen/authd/v1"
 	"github.com/authd/authd/gen/authd/v1/authdv1connect"
-	"github.com/authd/authd/challenge"
 	"github.com/authd/authd/identity"
 	"github.com/authd/authd/token/verifier"
 )
