@@ -90,14 +90,14 @@ const sentMessage = "If the address can be used, a verification code has been se
 
 func (s *AccountService) SignUp(ctx context.Context, req *connect.Request[authdv1.SignUpRequest]) (*connect.Response[authdv1.SignUpResponse], error) {
 	m := req.Msg
-	if err := s.allowSend(ctx, req, m.Email+m.Phone); err != nil {
-		return nil, err
-	}
 	out, err := s.users.SignUp(ctx, identity.SignUpInput{Email: m.Email, Phone: m.Phone, Password: m.Password, Name: m.Name})
 	if err != nil {
 		return nil, identityError(err)
 	}
 	ch, to := channelOf(out.User, m.Phone != "")
+	if err := s.allowSend(ctx, req, challenge.PurposeSignup, to); err != nil {
+		return nil, err
+	}
 	if out.AlreadyVerified {
 		// The owner learns someone tried; the caller learns nothing.
 		err = s.send(ctx, ch, to, challenge.TemplateSignupNotice, nil)
@@ -147,13 +147,17 @@ func (s *AccountService) ResendVerification(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	if err := s.allowSend(ctx, req, login); err != nil {
-		return nil, err
-	}
 	u, err := s.users.Lookup(ctx, login)
 	switch {
 	case errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
 		return nil, identityError(err)
+	case errors.Is(err, identity.ErrNotFound), err == nil:
+		// Known or not, the same limit applies: a 429 tells nothing.
+		if err := s.allowSend(ctx, req, challenge.PurposeSignup, login); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case errors.Is(err, identity.ErrNotFound):
 	case err != nil:
 		return nil, connectError(err)
@@ -182,13 +186,16 @@ func (s *AccountService) RequestOTP(ctx context.Context, req *connect.Request[au
 	if purpose != string(challenge.PurposeLogin) && purpose != string(challenge.PurposeSignup) {
 		return nil, newConnectError(connect.CodeInvalidArgument, "INVALID_PURPOSE", `purpose must be "login" or "signup"`)
 	}
-	if err := s.allowSend(ctx, req, login); err != nil {
-		return nil, err
-	}
 	u, err := s.users.Lookup(ctx, login)
 	switch {
 	case errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
 		return nil, identityError(err)
+	case errors.Is(err, identity.ErrNotFound), err == nil:
+		if err := s.allowSend(ctx, req, challenge.Purpose(purpose), login); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case errors.Is(err, identity.ErrNotFound):
 	case err != nil:
 		return nil, connectError(err)
@@ -233,10 +240,13 @@ func (s *AccountService) GetMe(ctx context.Context, _ *connect.Request[authdv1.G
 	return connect.NewResponse(&authdv1.GetMeResponse{User: out}), nil
 }
 
-// allowSend applies the send limits to a request for a message to
-// address, whether or not an account has it, so a 429 tells nothing.
-func (s *AccountService) allowSend(ctx context.Context, req connect.AnyRequest, address string) error {
-	if err := refused(s.sends.Allow(ctx, loginKey(address), connectMeta(req).IP)); err != nil {
+// allowSend applies the send limits to a request for a message of purpose
+// to address, whether or not an account has it, so a 429 tells nothing.
+// Limits are kept per purpose, as GoTrue does per action, so the login
+// code someone asks for right after verifying is not refused.
+func (s *AccountService) allowSend(ctx context.Context, req connect.AnyRequest, purpose challenge.Purpose, address string) error {
+	key := string(purpose) + ":" + strings.TrimPrefix(loginKey(address), "login:")
+	if err := refused(s.sends.Allow(ctx, key, connectMeta(req).IP)); err != nil {
 		return connectError(err)
 	}
 	return nil
