@@ -1,7 +1,9 @@
 package token
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/http"
 	"time"
 
@@ -83,13 +85,26 @@ var (
 )
 
 // asError turns any error into a protocol error: an *Error in the chain is
-// kept, anything else is an internal error whose detail stays in logs.
+// kept; a dependency that cannot be reached (a network error or timeout
+// from PostgreSQL or Redis) is 503, so clients retry and checks fail
+// closed; anything else is an internal error. Details stay in logs.
 func asError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Status == http.StatusInternalServerError && unreachable(e.cause) {
+			return errUnavailable.withCause(e.cause)
+		}
 		return e
 	}
+	if unreachable(err) {
+		return errUnavailable.withCause(err)
+	}
 	return errServer.withCause(err)
+}
+
+func unreachable(err error) bool {
+	var ne net.Error
+	return err != nil && (errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // connectError converts err for the Connect and REST surfaces, with the

@@ -120,6 +120,12 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		if err != nil {
 			return nil, fmt.Errorf("redis.url: %w", err)
 		}
+		// Without a deadline rueidis retries read-only commands until Redis
+		// comes back, so a request would hang instead of failing closed
+		// with 503. Callers decide about retrying; the client fails fast.
+		opt.DisableRetry = true
+		opt.Dialer.Timeout = 2 * time.Second
+		opt.ConnWriteTimeout = 2 * time.Second
 		rc, err := rueidis.NewClient(opt)
 		if err != nil {
 			return nil, fmt.Errorf("connect to redis: %w", err)
