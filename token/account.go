@@ -54,6 +54,7 @@ type AccountService struct {
 	linkBase string
 	guard    Guard
 	sends    sendLimiter
+	reveal   bool
 }
 
 var _ authdv1connect.AccountServiceHandler = (*AccountService)(nil)
@@ -73,13 +74,16 @@ type AccountDeps struct {
 	// Guard throttles code checks; Sends limits messages.
 	Guard Guard
 	Sends sendLimiter
+	// RevealExisting answers a signup of a verified address 409 instead of
+	// sending its owner a notice (seed 002's behaviour).
+	RevealExisting bool
 }
 
 // NewAccountService returns the AccountService handler.
 func NewAccountService(d AccountDeps) *AccountService {
 	return &AccountService{
 		users: d.Users, codes: d.Codes, links: d.Links, factors: d.Factors, sender: d.Sender,
-		issuer: d.Issuer, clients: d.Clients, log: d.Log, guard: d.Guard, sends: d.Sends,
+		issuer: d.Issuer, clients: d.Clients, log: d.Log, guard: d.Guard, sends: d.Sends, reveal: d.RevealExisting,
 		linkBase: strings.TrimSuffix(d.IssuerURL, "/") + "/api/v1/auth/verify-email?token=",
 	}
 }
@@ -93,6 +97,9 @@ func (s *AccountService) SignUp(ctx context.Context, req *connect.Request[authdv
 	out, err := s.users.SignUp(ctx, identity.SignUpInput{Email: m.Email, Phone: m.Phone, Password: m.Password, Name: m.Name})
 	if err != nil {
 		return nil, identityError(err)
+	}
+	if out.AlreadyVerified && s.reveal {
+		return nil, newConnectError(connect.CodeAlreadyExists, "ADDRESS_IN_USE", "the address is already registered")
 	}
 	ch, to := channelOf(out.User, m.Phone != "")
 	if err := s.allowSend(ctx, req, challenge.PurposeSignup, to); err != nil {

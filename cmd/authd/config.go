@@ -86,6 +86,10 @@ type Config struct {
 		PasswordBlocklist bool `yaml:"password_blocklist"`
 		// PasswordMinLength is the shortest password accepted (8 to 128).
 		PasswordMinLength int `yaml:"password_min_length"`
+		// SignupRevealsExisting answers a signup with a verified address
+		// 409, as seed 002 did, at the cost of telling anyone which
+		// addresses have accounts. Off by default.
+		SignupRevealsExisting bool `yaml:"signup_reveals_existing"`
 	} `yaml:"app"`
 }
 

@@ -245,6 +245,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	account := token.NewAccountService(token.AccountDeps{
 		Users: users, Codes: codes, Links: links, Factors: factors, Sender: outbox, Issuer: issuer,
 		Clients: clients, Log: log, IssuerURL: issuerURL, Guard: guard, Sends: sends,
+		RevealExisting: cfg.App.SignupRevealsExisting,
 	})
 	mount(authdv1connect.NewAccountServiceHandler(account, withAuth(authdv1connect.AccountServiceGetMeProcedure)...))
 	mount(authdv1connect.NewTokenServiceHandler(token.NewTokenService(exchanger, clients, sessions, keys), connectOpts...))

@@ -151,3 +151,16 @@ func TestUnverifiedAtTokenEndpoint(t *testing.T) {
 		t.Fatalf("wrong password on unverified account: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestSignupRevealsExisting: the seed-002 switch answers 409 for a verified
+// address, and nothing changes for new ones.
+func TestSignupRevealsExisting(t *testing.T) {
+	s := startServer(t, map[string]string{"APP_SIGNUP_REVEALS_EXISTING": "true"})
+	r := s.postJSON("/api/v1/auth/signup", `{"email":"admin@auth1.dev","password":"a long passphrase"}`, nil)
+	if r.Status != http.StatusConflict || reasonOf(t, r.Body) != "ADDRESS_IN_USE" {
+		t.Fatalf("known address: %d %s", r.Status, r.Body)
+	}
+	if r := s.postJSON("/api/v1/auth/signup", `{"email":"fresh@example.com","password":"a long passphrase"}`, nil); r.Status != http.StatusOK {
+		t.Fatalf("new address: %d %s", r.Status, r.Body)
+	}
+}
