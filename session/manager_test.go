@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/internal/testclock"
+	"github.com/authd/authd/internal/testenv"
 	"github.com/authd/authd/session"
 )
 
@@ -543,7 +544,7 @@ func TestRefreshConcurrent(t *testing.T) {
 		new  func(t *testing.T) session.Store
 	}{
 		{"memory", func(*testing.T) session.Store { return session.NewMemoryStore() }},
-		{"postgres", func(t *testing.T) session.Store { return session.NewPostgresStore(postgresPool(t)) }},
+		{"postgres", func(t *testing.T) session.Store { return session.NewPostgresStore(testenv.Postgres(t)) }},
 	}
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {

@@ -103,11 +103,17 @@ func EmptyPostgresURL(t testing.TB) string {
 	return u.String()
 }
 
-// Postgres returns a pool on a fresh, migrated database (see PostgresURL).
+// Postgres returns a pool on a fresh, migrated database (see PostgresURL),
+// with enough connections that concurrency tests really contend for rows
+// instead of queueing for connections.
 func Postgres(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	dbURL := PostgresURL(t)
-	pool, err := pgxpool.New(context.Background(), dbURL)
+	cfg, err := pgxpool.ParseConfig(PostgresURL(t))
+	if err != nil {
+		t.Fatalf("parse test database URL: %v", err)
+	}
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}
