@@ -3,6 +3,8 @@ package verifier_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -30,10 +32,24 @@ const issuer = "https://id.example.com"
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func sign(t *testing.T, alg jose.SignatureAlgorithm, kid, typ string, c verifier.Claims) string {
+// otherKey signs as authd's next key in rotation tests, and as an attacker's
+// key elsewhere.
+var otherKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+func sign(t testing.TB, alg jose.SignatureAlgorithm, kid, typ string, c verifier.Claims) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: testKey(), KeyID: kid}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	return signWith(t, testKey(), alg, kid, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)), c)
+}
+
+func signWith(t testing.TB, key *rsa.PrivateKey, alg jose.SignatureAlgorithm, kid string, opts *jose.SignerOptions, c verifier.Claims) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +106,40 @@ func TestVerify(t *testing.T) {
 		{"RS384 not allowed", func(t *testing.T) string { return sign(t, jose.RS384, "k1", "at+jwt", claims(nil)) }, t0, nil, false},
 		{"audience required and present", func(t *testing.T) string { return sign(t, jose.RS256, "k1", "at+jwt", claims(nil)) }, t0, []verifier.Option{verifier.WithAudience("api")}, true},
 		{"audience required and absent", func(t *testing.T) string { return sign(t, jose.RS256, "k1", "at+jwt", claims(nil)) }, t0, []verifier.Option{verifier.WithAudience("other")}, false},
+		{"typ application/at+jwt", func(t *testing.T) string { return sign(t, jose.RS256, "k1", "application/at+jwt", claims(nil)) }, t0, nil, true},
+		{"no typ", func(t *testing.T) string {
+			return signWith(t, testKey(), jose.RS256, "k1", &jose.SignerOptions{}, claims(nil))
+		}, t0, nil, false},
+		{"no kid", func(t *testing.T) string { return sign(t, jose.RS256, "", "at+jwt", claims(nil)) }, t0, nil, false},
+		{"not yet valid within leeway", func(t *testing.T) string {
+			return sign(t, jose.RS256, "k1", "at+jwt", claims(func(c *verifier.Claims) { c.NotBefore = jwt.NewNumericDate(t0.Add(20 * time.Second)) }))
+		}, t0, nil, true},
+		{"expired beyond a smaller leeway", func(t *testing.T) string { return sign(t, jose.RS256, "k1", "at+jwt", claims(nil)) }, t0.Add(15*time.Minute + 2*time.Second), []verifier.Option{verifier.WithLeeway(time.Second)}, false},
+		{"expired within a larger leeway", func(t *testing.T) string { return sign(t, jose.RS256, "k1", "at+jwt", claims(nil)) }, t0.Add(17 * time.Minute), []verifier.Option{verifier.WithLeeway(5 * time.Minute)}, true},
+		{"one of several audiences", func(t *testing.T) string {
+			return sign(t, jose.RS256, "k1", "at+jwt", claims(func(c *verifier.Claims) { c.Audience = jwt.Audience{"billing", "api"} }))
+		}, t0, []verifier.Option{verifier.WithAudience("api")}, true},
+		{"no audience when one is required", func(t *testing.T) string {
+			return sign(t, jose.RS256, "k1", "at+jwt", claims(func(c *verifier.Claims) { c.Audience = nil }))
+		}, t0, []verifier.Option{verifier.WithAudience("api")}, false},
+		{"alg none", func(t *testing.T) string {
+			enc := base64.RawURLEncoding.EncodeToString
+			payload, err := json.Marshal(claims(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return enc([]byte(`{"alg":"none","typ":"at+jwt","kid":"k1"}`)) + "." + enc(payload) + "."
+		}, t0, nil, false},
+		// An attacker's key, named k1 and offered in the token itself: only
+		// the key source's k1 may check the signature.
+		{"embedded jwk", func(t *testing.T) string {
+			return signWith(t, otherKey(), jose.RS256, "k1",
+				(&jose.SignerOptions{EmbedJWK: true}).WithType("at+jwt").WithHeader("kid", "k1"), claims(nil))
+		}, t0, nil, false},
+		{"jku header", func(t *testing.T) string {
+			return signWith(t, otherKey(), jose.RS256, "k1",
+				(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("jku", "https://evil.example.com/jwks.json"), claims(nil))
+		}, t0, nil, false},
 		{"HS256", func(t *testing.T) string {
 			s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")},
 				(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "k1"))
@@ -117,19 +167,5 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("Verify = %v, want ErrInvalidToken", err)
 			}
 		})
-	}
-}
-
-func BenchmarkVerify(b *testing.B) {
-	ks := keys{"k1": &testKey().PublicKey}
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: testKey(), KeyID: "k1"}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
-	tok, _ := jwt.Signed(s).Claims(claims(nil)).Serialize()
-	v := verifier.New(ks, issuer, verifier.WithClock(func() time.Time { return t0 }))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := v.Verify(tok); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
