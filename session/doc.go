@@ -10,6 +10,13 @@
 // the same live token instead of forking the family. A rotated token
 // presented after the window is taken as stolen and the family is revoked.
 //
+// A token is bound to its session's client: the store rotates it only for
+// that client, in the same statement, so another client presenting a stolen
+// token cannot use or burn it. Sessions end at their lifetime, on
+// revocation, or after an optional idle timeout without a refresh; ended
+// sessions are deleted in batches by a clean-up that one instance at a time
+// runs ([Manager.RunCleanup]).
+//
 // [Manager] holds these rules; a [Store] persists the records, in memory
 // ([MemoryStore]) or in PostgreSQL ([PostgresStore]), both proven by the
 // suite in sessiontest.

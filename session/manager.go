@@ -47,8 +47,10 @@ type Manager struct {
 	secret   []byte
 	lifetime time.Duration
 	grace    time.Duration
+	idle     time.Duration
 	now      func() time.Time
 	rand     io.Reader
+	log      *slog.Logger
 }
 
 // Option configures a Manager.
@@ -62,6 +64,17 @@ func WithLifetime(d time.Duration) Option { return func(m *Manager) { m.lifetime
 // rotated token returns the family's live token instead of revoking the
 // family (default [DefaultReuseGrace]; 0 disables it).
 func WithReuseGrace(d time.Duration) Option { return func(m *Manager) { m.grace = d } }
+
+// WithIdleTimeout ends a session that has not been refreshed for d: its
+// token is then refused like an expired one (not as reuse, and without
+// revoking it), it is no longer listed, and clean-up counts it as ended
+// from then. The session's lifetime still bounds it, however often it is
+// used. 0 (the default) disables the timeout.
+func WithIdleTimeout(d time.Duration) Option { return func(m *Manager) { m.idle = d } }
+
+// WithLogger sets where [Manager.RunCleanup] reports (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 
 // WithClock replaces time.Now.
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
@@ -84,6 +97,7 @@ func NewManager(store Store, secret []byte, opts ...Option) (*Manager, error) {
 		lifetime: DefaultLifetime,
 		grace:    DefaultReuseGrace,
 		now:      time.Now,
+		log:      slog.Default(),
 	}
 	for _, o := range opts {
 		o(m)
@@ -94,13 +108,20 @@ func NewManager(store Store, secret []byte, opts ...Option) (*Manager, error) {
 	if m.grace < 0 {
 		return nil, fmt.Errorf("session: reuse grace %v is negative", m.grace)
 	}
+	if m.idle < 0 {
+		return nil, fmt.Errorf("session: idle timeout %v is negative", m.idle)
+	}
+	if m.log == nil {
+		return nil, errors.New("session: nil logger")
+	}
 	return m, nil
 }
 
 // LogValue keeps the derivation secret out of logs while still showing the
 // configuration.
 func (m *Manager) LogValue() slog.Value {
-	return slog.GroupValue(slog.Duration("lifetime", m.lifetime), slog.Duration("reuse_grace", m.grace))
+	return slog.GroupValue(slog.Duration("lifetime", m.lifetime), slog.Duration("reuse_grace", m.grace),
+		slog.Duration("idle_timeout", m.idle))
 }
 
 // clock truncates to the microsecond PostgreSQL keeps, so a Session returned
@@ -160,6 +181,27 @@ func (m *Manager) Start(ctx context.Context, p Params) (Session, string, error) 
 
 // Revoke ends the session of token (logout, RFC 7009). Any token of the
 // family will do, and unknown or already revoked tokens are not an error, so
+// Lookup returns the session of any refresh token it ever issued, live or
+// rotated, with that token's record: /revoke and /introspect need both.
+// Anything else is ErrInvalidToken.
+func (m *Manager) Lookup(ctx context.Context, token string) (Session, RefreshToken, error) {
+	if len(token) == 0 || len(token) > maxTokenLen {
+		return Session{}, RefreshToken{}, ErrInvalidToken
+	}
+	rec, s, err := m.store.GetRefreshToken(ctx, hashToken(token))
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, RefreshToken{}, ErrInvalidToken
+	}
+	if err != nil {
+		return Session{}, RefreshToken{}, fmt.Errorf("look up refresh token: %w", err)
+	}
+	return s, rec, nil
+}
+
+// Live reports whether s can still be refreshed now: not revoked, not past
+// its lifetime, not idle.
+func (m *Manager) Live(s Session) bool { return s.Active(m.clock(), m.idle) }
+
 // that revocation is idempotent and reveals nothing.
 func (m *Manager) Revoke(ctx context.Context, token string) error {
 	if len(token) == 0 || len(token) > maxTokenLen {
@@ -198,23 +240,12 @@ func (m *Manager) Get(ctx context.Context, id string) (Session, error) {
 	return s, nil
 }
 
-// List returns the user's active sessions, newest first.
+// List returns the user's active sessions, newest first; idle ones are
+// not active.
 func (m *Manager) List(ctx context.Context, userID string) ([]Session, error) {
-	ss, err := m.store.ListSessions(ctx, userID, m.clock())
+	ss, err := m.store.ListSessions(ctx, userID, m.clock(), m.idle)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	return ss, nil
-}
-
-// DeleteExpired deletes sessions that expired or were revoked more than
-// retention ago, with their tokens, and returns how many. Work that should
-// run once across instances is the caller's to serialise; running it twice
-// is harmless.
-func (m *Manager) DeleteExpired(ctx context.Context, retention time.Duration) (int, error) {
-	n, err := m.store.DeleteExpired(ctx, m.clock().Add(-retention))
-	if err != nil {
-		return 0, fmt.Errorf("delete expired sessions: %w", err)
-	}
-	return n, nil
 }

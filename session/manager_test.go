@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -37,14 +38,30 @@ func newManager(t testing.TB, st session.Store, secret []byte, opts ...session.O
 	return m
 }
 
+// web is the client sessions are started for; otherClient is not it.
+const (
+	web         = "web"
+	otherClient = "other"
+)
+
 var params = session.Params{
 	UserID:    "6f1c5a52-3b8e-4c1e-9a51-0d2b3c4d5e6f",
-	ClientID:  "web",
+	ClientID:  web,
 	Scope:     "openid email",
 	AMR:       []string{"pwd"},
 	AuthTime:  start.Add(-time.Second),
 	UserAgent: "Mozilla/5.0",
 	IP:        "192.0.2.7",
+}
+
+// stores are the Store implementations manager tests run on: the rules
+// live in the Manager, but they hold only if each store keeps its side.
+var stores = []struct {
+	name string
+	new  func(t testing.TB) session.Store
+}{
+	{"memory", func(testing.TB) session.Store { return session.NewMemoryStore() }},
+	{"postgres", func(t testing.TB) session.Store { return session.NewPostgresStore(testenv.Postgres(t)) }},
 }
 
 func tokenHash(token string) []byte {
@@ -84,8 +101,8 @@ func (s *spyStore) CreateSession(ctx context.Context, ss session.Session, h []by
 	return err
 }
 
-func (s *spyStore) RotateRefreshToken(ctx context.Context, presented, next []byte, now time.Time) (session.Session, error) {
-	ss, err := s.Store.RotateRefreshToken(ctx, presented, next, now)
+func (s *spyStore) RotateRefreshToken(ctx context.Context, presented, next []byte, clientID string, now time.Time, idle time.Duration) (session.Session, error) {
+	ss, err := s.Store.RotateRefreshToken(ctx, presented, next, clientID, now, idle)
 	s.record("RotateRefreshToken", ifNil(err, next))
 	return ss, err
 }
@@ -100,9 +117,9 @@ func (s *spyStore) GetSession(ctx context.Context, id string) (session.Session, 
 	return s.Store.GetSession(ctx, id)
 }
 
-func (s *spyStore) ListSessions(ctx context.Context, userID string, now time.Time) ([]session.Session, error) {
+func (s *spyStore) ListSessions(ctx context.Context, userID string, now time.Time, idle time.Duration) ([]session.Session, error) {
 	s.record("ListSessions", nil)
-	return s.Store.ListSessions(ctx, userID, now)
+	return s.Store.ListSessions(ctx, userID, now, idle)
 }
 
 func (s *spyStore) RevokeSession(ctx context.Context, id, reason string, now time.Time) error {
@@ -110,9 +127,9 @@ func (s *spyStore) RevokeSession(ctx context.Context, id, reason string, now tim
 	return s.Store.RevokeSession(ctx, id, reason, now)
 }
 
-func (s *spyStore) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
+func (s *spyStore) DeleteExpired(ctx context.Context, cutoff time.Time, idle time.Duration, limit int) (int, error) {
 	s.record("DeleteExpired", nil)
-	return s.Store.DeleteExpired(ctx, cutoff)
+	return s.Store.DeleteExpired(ctx, cutoff, idle, limit)
 }
 
 func ifNil(err error, h []byte) []byte {
@@ -152,6 +169,8 @@ func TestNewManagerValidates(t *testing.T) {
 		{"short secret", secretA[:31], nil},
 		{"zero lifetime", secretA, []session.Option{session.WithLifetime(0)}},
 		{"negative grace", secretA, []session.Option{session.WithReuseGrace(-time.Second)}},
+		{"negative idle timeout", secretA, []session.Option{session.WithIdleTimeout(-time.Second)}},
+		{"nil logger", secretA, []session.Option{session.WithLogger(nil)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,8 +183,10 @@ func TestNewManagerValidates(t *testing.T) {
 
 func TestManagerLogValueHidesSecret(t *testing.T) {
 	var buf bytes.Buffer
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("sessions", "manager", newManager(t, session.NewMemoryStore(), secretA))
-	if out := buf.String(); strings.Contains(out, string(secretA)) || !strings.Contains(out, "manager.reuse_grace=10s") {
+	m := newManager(t, session.NewMemoryStore(), secretA, session.WithIdleTimeout(time.Hour))
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("sessions", "manager", m)
+	if out := buf.String(); strings.Contains(out, string(secretA)) || !strings.Contains(out, "manager.reuse_grace=10s") ||
+		!strings.Contains(out, "manager.idle_timeout=1h0m0s") {
 		t.Errorf("log line %q leaks the secret or lacks the configuration", out)
 	}
 }
@@ -238,8 +259,9 @@ const fresh = -1
 type step struct {
 	advance time.Duration // clock moves before the step
 	op      op
-	token   int // index into the tokens issued so far (0: from Start)
-	want    int // refresh: index of the token expected back, or fresh
+	token   int    // index into the tokens issued so far (0: from Start)
+	client  string // refresh: the presenting client; "" for the session's
+	want    int    // refresh: index of the token expected back, or fresh
 	wantGen int
 	wantErr error
 }
@@ -369,60 +391,147 @@ func TestRefresh(t *testing.T) {
 			},
 			wantReason: "revoked",
 		},
+		{
+			// Each refused presentation is followed, past the grace
+			// window, by its owner's: a consumed token would be reuse.
+			name: "another client's live token is refused and stays live",
+			steps: []step{
+				{token: 0, client: otherClient, wantErr: session.ErrInvalidToken},
+				{advance: time.Minute, token: 0, want: fresh, wantGen: 1},
+				{token: 1, client: otherClient, wantErr: session.ErrInvalidToken},
+				{advance: time.Minute, token: 1, want: fresh, wantGen: 2},
+			},
+		},
+		{
+			name: "another client's retry in the window is reuse",
+			steps: []step{
+				{token: 0, want: fresh, wantGen: 1},
+				{advance: time.Second, token: 0, client: otherClient, wantErr: session.ErrReused},
+				{token: 1, wantErr: session.ErrInvalidToken},
+				{token: 0, wantErr: session.ErrInvalidToken},
+			},
+			wantReason: "reuse",
+		},
+		{
+			name: "another client's rotated token after the window is reuse",
+			steps: []step{
+				{token: 0, want: fresh, wantGen: 1},
+				{advance: time.Minute, token: 0, client: otherClient, wantErr: session.ErrReused},
+				{token: 1, wantErr: session.ErrInvalidToken},
+			},
+			wantReason: "reuse",
+		},
+		{
+			name: "another client's token of a revoked family keeps the reason",
+			steps: []step{
+				{token: 0, want: fresh, wantGen: 1},
+				{op: logout, token: 1},
+				{advance: time.Second, token: 0, client: otherClient, wantErr: session.ErrInvalidToken},
+				{token: 1, client: otherClient, wantErr: session.ErrInvalidToken},
+			},
+			wantReason: "logout",
+		},
+		{
+			name: "idle timeout counts from the last refresh",
+			opts: []session.Option{session.WithIdleTimeout(time.Hour)},
+			steps: []step{
+				{advance: 59 * time.Minute, token: 0, want: fresh, wantGen: 1},
+				{advance: 59 * time.Minute, token: 1, want: fresh, wantGen: 2},
+				{advance: time.Hour, token: 2, wantErr: session.ErrInvalidToken},
+				{token: 1, wantErr: session.ErrInvalidToken},
+			},
+		},
+		{
+			name: "replay of an idle session is not reuse",
+			opts: []session.Option{session.WithIdleTimeout(time.Hour)},
+			steps: []step{
+				{token: 0, want: fresh, wantGen: 1},
+				{advance: 2 * time.Hour, token: 0, wantErr: session.ErrInvalidToken},
+				{token: 1, wantErr: session.ErrInvalidToken},
+			},
+		},
+		{
+			name: "lifetime ends a session however often it is used",
+			opts: []session.Option{session.WithIdleTimeout(time.Hour), session.WithLifetime(2 * time.Hour)},
+			steps: []step{
+				{advance: 50 * time.Minute, token: 0, want: fresh, wantGen: 1},
+				{advance: 50 * time.Minute, token: 1, want: fresh, wantGen: 2},
+				{advance: 20 * time.Minute, token: 2, wantErr: session.ErrInvalidToken},
+			},
+		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := t.Context()
-			clk := testclock.New(start)
-			m := newManager(t, session.NewMemoryStore(), secretA, append([]session.Option{session.WithClock(clk.Now)}, tc.opts...)...)
-			s, t0, err := m.Start(ctx, params)
-			if err != nil {
-				t.Fatalf("Start: %v", err)
-			}
-			tokens := []string{t0}
-			for i, st := range tc.steps {
-				clk.Advance(st.advance)
-				switch st.op {
-				case logout:
-					if err := m.Revoke(ctx, tokens[st.token]); err != nil {
-						t.Fatalf("step %d: Revoke: %v", i, err)
-					}
-				case revokeSession:
-					if err := m.RevokeSession(ctx, s.ID, "revoked"); err != nil {
-						t.Fatalf("step %d: RevokeSession: %v", i, err)
-					}
-				case refresh:
-					got, next, err := m.Refresh(ctx, tokens[st.token])
-					if st.wantErr != nil {
-						if !errors.Is(err, st.wantErr) {
-							t.Fatalf("step %d: Refresh(token %d) err = %v, want %v", i, st.token, err, st.wantErr)
-						}
-						continue
-					}
-					if err != nil {
-						t.Fatalf("step %d: Refresh(token %d): %v", i, st.token, err)
-					}
-					if got.ID != s.ID || got.Generation != st.wantGen {
-						t.Errorf("step %d: session %s generation %d, want %s generation %d", i, got.ID, got.Generation, s.ID, st.wantGen)
-					}
-					if st.want == fresh {
-						if slices.Contains(tokens, next) || !tokenPattern.MatchString(next) {
-							t.Fatalf("step %d: Refresh returned a reused or malformed token", i)
-						}
-						tokens = append(tokens, next)
-					} else if next != tokens[st.want] {
-						t.Fatalf("step %d: Refresh(token %d) returned %s, want token %d", i, st.token, which(tokens, next), st.want)
-					}
-				}
-			}
-			got, err := m.Get(ctx, s.ID)
-			if err != nil {
-				t.Fatalf("Get: %v", err)
-			}
-			if got.RevokedReason != tc.wantReason || got.RevokedAt.IsZero() != (tc.wantReason == "") {
-				t.Errorf("session revoked at %v reason %q, want reason %q", got.RevokedAt, got.RevokedReason, tc.wantReason)
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			// One store for every case spares a database each; the cases
+			// draw different ids and tokens, so their sessions stay apart.
+			st := sc.new(t)
+			for i, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					clk := testclock.New(start)
+					opts := append([]session.Option{
+						session.WithClock(clk.Now), session.WithRandom(rand.NewChaCha8([32]byte{2, byte(i)})),
+					}, tc.opts...)
+					runSteps(t, newManager(t, st, secretA, opts...), clk, tc.steps, tc.wantReason)
+				})
 			}
 		})
+	}
+}
+
+// runSteps runs steps on a session m starts, then checks how it ended.
+func runSteps(t *testing.T, m *session.Manager, clk *testclock.Clock, steps []step, wantReason string) {
+	t.Helper()
+	ctx := t.Context()
+	s, t0, err := m.Start(ctx, params)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	tokens := []string{t0}
+	for i, st := range steps {
+		clk.Advance(st.advance)
+		switch st.op {
+		case logout:
+			if err := m.Revoke(ctx, tokens[st.token]); err != nil {
+				t.Fatalf("step %d: Revoke: %v", i, err)
+			}
+		case revokeSession:
+			if err := m.RevokeSession(ctx, s.ID, "revoked"); err != nil {
+				t.Fatalf("step %d: RevokeSession: %v", i, err)
+			}
+		case refresh:
+			client := cmp.Or(st.client, web)
+			got, next, err := m.Refresh(ctx, tokens[st.token], client)
+			if st.wantErr != nil {
+				if !errors.Is(err, st.wantErr) {
+					t.Fatalf("step %d: Refresh(token %d) by %s err = %v, want %v", i, st.token, client, err, st.wantErr)
+				}
+				if next != "" {
+					t.Fatalf("step %d: Refresh(token %d) by %s failed but returned %s", i, st.token, client, which(tokens, next))
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("step %d: Refresh(token %d): %v", i, st.token, err)
+			}
+			if got.ID != s.ID || got.Generation != st.wantGen {
+				t.Errorf("step %d: session %s generation %d, want %s generation %d", i, got.ID, got.Generation, s.ID, st.wantGen)
+			}
+			if st.want == fresh {
+				if slices.Contains(tokens, next) || !tokenPattern.MatchString(next) {
+					t.Fatalf("step %d: Refresh returned a reused or malformed token", i)
+				}
+				tokens = append(tokens, next)
+			} else if next != tokens[st.want] {
+				t.Fatalf("step %d: Refresh(token %d) returned %s, want token %d", i, st.token, which(tokens, next), st.want)
+			}
+		}
+	}
+	got, err := m.Get(ctx, s.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if got.RevokedReason != wantReason || got.RevokedAt.IsZero() != (wantReason == "") {
+		t.Errorf("session revoked at %v reason %q, want reason %q", got.RevokedAt, got.RevokedReason, wantReason)
 	}
 }
 
@@ -438,7 +547,7 @@ func TestRefreshRejectsWithoutStoreCalls(t *testing.T) {
 	spy := &spyStore{Store: session.NewMemoryStore()}
 	m := newManager(t, spy, secretA)
 	for name, tok := range map[string]string{"empty": "", "over 512 bytes": strings.Repeat("a", 513)} {
-		if _, _, err := m.Refresh(t.Context(), tok); !errors.Is(err, session.ErrInvalidToken) {
+		if _, _, err := m.Refresh(t.Context(), tok, web); !errors.Is(err, session.ErrInvalidToken) {
 			t.Errorf("%s: err = %v, want ErrInvalidToken", name, err)
 		}
 		if err := m.Revoke(t.Context(), tok); err != nil {
@@ -454,7 +563,7 @@ func TestRefreshUnknownToken(t *testing.T) {
 	spy := &spyStore{Store: session.NewMemoryStore()}
 	m := newManager(t, spy, secretA)
 	unknown := strings.Repeat("A", 43)
-	if _, _, err := m.Refresh(t.Context(), unknown); !errors.Is(err, session.ErrInvalidToken) {
+	if _, _, err := m.Refresh(t.Context(), unknown, web); !errors.Is(err, session.ErrInvalidToken) {
 		t.Errorf("Refresh: err = %v, want ErrInvalidToken", err)
 	}
 	if err := m.Revoke(t.Context(), unknown); err != nil {
@@ -474,11 +583,53 @@ func TestRefreshHotPathIsOneStoreCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	spy.takeCalls()
-	if _, _, err := m.Refresh(t.Context(), tok); err != nil {
+	if _, _, err := m.Refresh(t.Context(), tok, web); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
 	if calls := spy.takeCalls(); !slices.Equal(calls, []string{"RotateRefreshToken"}) {
 		t.Errorf("store calls %v, want [RotateRefreshToken]", calls)
+	}
+}
+
+// A live token presented by another client is refused inside the store's
+// one statement: its record and its session stay as they were, and its own
+// client then rotates it as if nothing happened.
+func TestRefreshByAnotherClientTouchesNothing(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			ctx := t.Context()
+			spy := &spyStore{Store: sc.new(t)}
+			clk := testclock.New(start)
+			m := newManager(t, spy, secretA, session.WithClock(clk.Now))
+			s, t0, err := m.Start(ctx, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(time.Minute)
+			spy.takeCalls()
+			if _, next, err := m.Refresh(ctx, t0, otherClient); !errors.Is(err, session.ErrInvalidToken) || next != "" {
+				t.Fatalf("Refresh by another client: err = %v, token returned: %v; want ErrInvalidToken and none", err, next != "")
+			}
+			if calls, want := spy.takeCalls(), []string{"RotateRefreshToken", "GetRefreshToken"}; !slices.Equal(calls, want) {
+				t.Errorf("store calls %v, want %v", calls, want)
+			}
+			rec, got, err := spy.GetRefreshToken(ctx, tokenHash(t0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rec.RotatedAt.IsZero() {
+				t.Errorf("token rotated at %v by another client's refresh", rec.RotatedAt)
+			}
+			checkSession(t, "session after another client's refresh", got, s)
+			if live := spy.liveTokens(t, s.ID); len(live) != 1 || !bytes.Equal(live[0], tokenHash(t0)) {
+				t.Errorf("family has %d live tokens, want exactly the first", len(live))
+			}
+
+			got, _, err = m.Refresh(ctx, t0, web)
+			if err != nil || got.Generation != 1 || !got.LastUsedAt.Equal(start.Add(time.Minute)) {
+				t.Errorf("Refresh by its client: generation %d, last used %v, err %v; want 1, start+1m, nil", got.Generation, got.LastUsedAt, err)
+			}
+		})
 	}
 }
 
@@ -495,15 +646,15 @@ func TestRefreshReplayAfterSecretChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, t1, err := oldM.Refresh(ctx, t0)
+	_, t1, err := oldM.Refresh(ctx, t0, web)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	if _, _, err := newM.Refresh(ctx, t0); !errors.Is(err, session.ErrInvalidToken) {
+	if _, _, err := newM.Refresh(ctx, t0, web); !errors.Is(err, session.ErrInvalidToken) {
 		t.Errorf("replay under the new secret: err = %v, want ErrInvalidToken", err)
 	}
-	if got, _, err := newM.Refresh(ctx, t1); err != nil || got.Generation != 2 || !got.RevokedAt.IsZero() {
+	if got, _, err := newM.Refresh(ctx, t1, web); err != nil || got.Generation != 2 || !got.RevokedAt.IsZero() {
 		t.Errorf("live token under the new secret: generation %d revoked %v err %v; want 2, live, nil", got.Generation, got.RevokedAt, err)
 	}
 }
@@ -518,16 +669,16 @@ func TestRefreshReplayTooFarBehind(t *testing.T) {
 	}
 	tokens := []string{t0}
 	for i := range 17 {
-		_, next, err := m.Refresh(ctx, tokens[i])
+		_, next, err := m.Refresh(ctx, tokens[i], web)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tokens = append(tokens, next)
 	}
-	if _, _, err := m.Refresh(ctx, tokens[0]); !errors.Is(err, session.ErrInvalidToken) {
+	if _, _, err := m.Refresh(ctx, tokens[0], web); !errors.Is(err, session.ErrInvalidToken) {
 		t.Errorf("replay 17 generations behind: err = %v, want ErrInvalidToken", err)
 	}
-	if _, live, err := m.Refresh(ctx, tokens[1]); err != nil || live != tokens[17] {
+	if _, live, err := m.Refresh(ctx, tokens[1], web); err != nil || live != tokens[17] {
 		t.Errorf("replay 16 generations behind: err = %v, got the live token: %v", err, live == tokens[17])
 	}
 	if got, _ := m.Get(ctx, s.ID); !got.RevokedAt.IsZero() {
@@ -539,13 +690,6 @@ func TestRefreshReplayTooFarBehind(t *testing.T) {
 // flaky network does: all get the same successor, and the family keeps
 // exactly one live token.
 func TestRefreshConcurrent(t *testing.T) {
-	stores := []struct {
-		name string
-		new  func(t *testing.T) session.Store
-	}{
-		{"memory", func(*testing.T) session.Store { return session.NewMemoryStore() }},
-		{"postgres", func(t *testing.T) session.Store { return session.NewPostgresStore(testenv.Postgres(t)) }},
-	}
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -571,7 +715,7 @@ func TestRefreshConcurrent(t *testing.T) {
 				wg.Go(func() {
 					<-begin
 					r := &results[i]
-					r.s, r.token, r.err = m.Refresh(ctx, t0)
+					r.s, r.token, r.err = m.Refresh(ctx, t0, web)
 				})
 			}
 			close(begin)
@@ -606,7 +750,7 @@ func TestRefreshConcurrent(t *testing.T) {
 			if len(live) != 1 || !slices.Equal(live[0], tokenHash(successor)) {
 				t.Fatalf("family has %d live tokens, want exactly the successor", len(live))
 			}
-			if got, _, err := m.Refresh(ctx, successor); err != nil || got.Generation != 2 {
+			if got, _, err := m.Refresh(ctx, successor, web); err != nil || got.Generation != 2 {
 				t.Errorf("refresh of the successor: generation %d, err %v; want 2, nil", got.Generation, err)
 			}
 		})
@@ -658,15 +802,49 @@ func TestListRevokeDelete(t *testing.T) {
 	}
 }
 
-func BenchmarkRefresh(b *testing.B) {
-	m := newManager(b, session.NewMemoryStore(), secretA)
-	_, tok, err := m.Start(b.Context(), params)
+func TestListHidesIdleSessions(t *testing.T) {
+	ctx := t.Context()
+	clk := testclock.New(start)
+	m := newManager(t, session.NewMemoryStore(), secretA, session.WithClock(clk.Now), session.WithIdleTimeout(time.Hour))
+	idle, _, err := m.Start(ctx, params)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	for b.Loop() {
-		if _, tok, err = m.Refresh(b.Context(), tok); err != nil {
-			b.Fatal(err)
-		}
+	clk.Advance(30 * time.Minute)
+	used, tok, err := m.Start(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(59 * time.Minute)
+	if _, _, err := m.Refresh(ctx, tok, web); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute) // idle was last used an hour ago, used a minute ago
+	list, err := m.List(ctx, params.UserID)
+	if err != nil || len(list) != 1 || list[0].ID != used.ID {
+		t.Errorf("List = %v, %v; want only the session in use", list, err)
+	}
+	// Idle is not revoked: it is still there to look at until clean-up.
+	if got, err := m.Get(ctx, idle.ID); err != nil || !got.RevokedAt.IsZero() {
+		t.Errorf("Get(idle session) = revoked at %v, %v; want not revoked, nil", got.RevokedAt, err)
+	}
+}
+
+// BenchmarkRefresh measures the hot path: one rotation per refresh, each
+// presenting the token the previous one returned.
+func BenchmarkRefresh(b *testing.B) {
+	for _, sc := range stores {
+		b.Run(sc.name, func(b *testing.B) {
+			m := newManager(b, sc.new(b), secretA)
+			_, tok, err := m.Start(b.Context(), params)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, tok, err = m.Refresh(b.Context(), tok, web); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -58,7 +58,7 @@ func (m *MemoryStore) CreateSession(_ context.Context, s Session, tokenHash []by
 }
 
 // RotateRefreshToken implements [Store].
-func (m *MemoryStore) RotateRefreshToken(_ context.Context, presented, next []byte, now time.Time) (Session, error) {
+func (m *MemoryStore) RotateRefreshToken(_ context.Context, presented, next []byte, clientID string, now time.Time, idle time.Duration) (Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t, ok := m.tokens[string(presented)]
@@ -66,7 +66,7 @@ func (m *MemoryStore) RotateRefreshToken(_ context.Context, presented, next []by
 		return Session{}, ErrNotFound
 	}
 	s := m.sessions[t.SessionID]
-	if !s.Active(now) {
+	if !s.Active(now, idle) || s.ClientID != clientID {
 		return Session{}, ErrNotFound
 	}
 	if _, ok := m.tokens[string(next)]; ok {
@@ -109,12 +109,12 @@ func (m *MemoryStore) GetSession(_ context.Context, id string) (Session, error) 
 }
 
 // ListSessions implements [Store].
-func (m *MemoryStore) ListSessions(_ context.Context, userID string, now time.Time) ([]Session, error) {
+func (m *MemoryStore) ListSessions(_ context.Context, userID string, now time.Time, idle time.Duration) ([]Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Session
 	for _, s := range m.sessions {
-		if s.UserID == userID && s.Active(now) {
+		if s.UserID == userID && s.Active(now, idle) {
 			out = append(out, cloneSession(s))
 		}
 	}
@@ -146,13 +146,17 @@ func (m *MemoryStore) RevokeSession(_ context.Context, id, reason string, now ti
 	return nil
 }
 
-// DeleteExpired implements [Store].
-func (m *MemoryStore) DeleteExpired(_ context.Context, cutoff time.Time) (int, error) {
+// DeleteExpired implements [Store]. One process has nothing to share the
+// work with, so it is never [ErrBusy].
+func (m *MemoryStore) DeleteExpired(_ context.Context, cutoff time.Time, idle time.Duration, limit int) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	deleted := make(map[string]bool)
 	for id, s := range m.sessions {
-		if s.ExpiresAt.Before(cutoff) || (!s.RevokedAt.IsZero() && s.RevokedAt.Before(cutoff)) {
+		if len(deleted) == limit {
+			break
+		}
+		if endedBefore(s, cutoff, idle) {
 			deleted[id] = true
 			delete(m.sessions, id)
 		}
@@ -165,4 +169,12 @@ func (m *MemoryStore) DeleteExpired(_ context.Context, cutoff time.Time) (int, e
 		}
 	}
 	return len(deleted), nil
+}
+
+// endedBefore reports whether s stopped being refreshable before cutoff,
+// the condition of the postgres store's clean-up.
+func endedBefore(s Session, cutoff time.Time, idle time.Duration) bool {
+	return s.ExpiresAt.Before(cutoff) ||
+		(!s.RevokedAt.IsZero() && s.RevokedAt.Before(cutoff)) ||
+		(idle > 0 && s.LastUsedAt.Add(idle).Before(cutoff))
 }

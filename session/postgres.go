@@ -101,27 +101,37 @@ SELECT $15::bytea, id, generation, created_at FROM s`,
 // rotateSQL consumes the presented token and issues its successor in one
 // statement, so the refresh grant costs one round trip.
 //
+// "consumed" joins the session, so a token is consumed only if its session
+// is active and is the presenting client's ($4): a token presented by
+// another client, or of a revoked, expired or idle session, is left as it
+// was. $5 is the idle bound: the session must have been used after it
+// (-infinity without an idle timeout).
+//
 // Concurrency: callers presenting the same hash all target one
 // refresh_tokens row. The first UPDATE locks it; the others wait, and when
 // the winner commits PostgreSQL re-evaluates their WHERE against the new row
 // version, where rotated_at is no longer NULL. So they match nothing, insert
 // nothing and return no row: exactly one succeeds.
 //
-// If the session is revoked or expired, "consumed" still marks the presented
-// token rotated while "advanced" matches nothing, so no successor is issued.
-// That mark is harmless: revocation and expiry are final, and the Manager
-// checks the session before it looks at rotated_at, so the token can never be
-// taken for a replay or for reuse. Avoiding it would cost a join in the hot
-// path's first UPDATE.
+// The session row is only read by "consumed", not locked, so "advanced"
+// checks revoked_at again: it does lock the row and sees the latest
+// version, so a revocation committed since this statement's snapshot
+// stops the rotation. The presented token then stays marked rotated, which
+// is harmless as revocation is final. The other conditions need no second
+// look: client_id and expires_at never change, and last_used_at only moves
+// forward.
 const rotateSQL = `
 WITH consumed AS (
-	UPDATE refresh_tokens SET rotated_at = $3
-	WHERE token_hash = $1 AND rotated_at IS NULL
-	RETURNING session_id, generation
+	UPDATE refresh_tokens rt SET rotated_at = $3
+	FROM sessions s
+	WHERE rt.token_hash = $1 AND rt.rotated_at IS NULL
+		AND s.id = rt.session_id AND s.revoked_at IS NULL AND s.expires_at > $3
+		AND s.client_id = $4 AND s.last_used_at > $5
+	RETURNING rt.session_id, rt.generation
 ), advanced AS (
 	UPDATE sessions s SET generation = consumed.generation + 1, last_used_at = $3
 	FROM consumed
-	WHERE s.id = consumed.session_id AND s.revoked_at IS NULL AND s.expires_at > $3
+	WHERE s.id = consumed.session_id AND s.revoked_at IS NULL
 	RETURNING ` + sessionColumns + `
 ), issued AS (
 	INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at)
@@ -129,9 +139,19 @@ WITH consumed AS (
 )
 SELECT * FROM advanced`
 
+// idleBound is the last_used_at a session must be after to count as used
+// recently at t: t-idle, or -infinity when idle is not positive (no idle
+// timeout), which keeps one SQL text for both cases.
+func idleBound(t time.Time, idle time.Duration) pgtype.Timestamptz {
+	if idle <= 0 {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	}
+	return pgtype.Timestamptz{Time: t.Add(-idle), Valid: true}
+}
+
 // RotateRefreshToken implements [Store].
-func (p *PostgresStore) RotateRefreshToken(ctx context.Context, presented, next []byte, now time.Time) (Session, error) {
-	s, err := scanSession(p.pool.QueryRow(ctx, rotateSQL, presented, next, now))
+func (p *PostgresStore) RotateRefreshToken(ctx context.Context, presented, next []byte, clientID string, now time.Time, idle time.Duration) (Session, error) {
+	s, err := scanSession(p.pool.QueryRow(ctx, rotateSQL, presented, next, now, clientID, idleBound(now, idle)))
 	if err != nil {
 		return Session{}, storeErr("rotate refresh token", err)
 	}
@@ -168,14 +188,14 @@ func (p *PostgresStore) GetSession(ctx context.Context, id string) (Session, err
 }
 
 // ListSessions implements [Store].
-func (p *PostgresStore) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
+func (p *PostgresStore) ListSessions(ctx context.Context, userID string, now time.Time, idle time.Duration) ([]Session, error) {
 	if !isUUID(userID) {
 		return nil, nil
 	}
 	rows, err := p.pool.Query(ctx, `
 SELECT `+sessionColumns+` FROM sessions s
-WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
-ORDER BY created_at DESC, id DESC`, userID, now)
+WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
+ORDER BY created_at DESC, id DESC`, userID, now, idleBound(now, idle))
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
@@ -208,11 +228,59 @@ WHERE id = $1`, id, now, reason)
 	return nil
 }
 
-// DeleteExpired implements [Store]. Tokens go by ON DELETE CASCADE.
-func (p *PostgresStore) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
-	tag, err := p.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, cutoff)
+// cleanupLock is the pg_try_advisory_xact_lock key of session clean-up. It
+// is "authdses" in ASCII, to be recognisable in pg_locks, and differs from
+// the keystore's "authdkey".
+const cleanupLock int64 = 0x6175746864736573
+
+// deleteExpiredSQL deletes one batch: $1 is the cutoff, $2 the idle bound
+// at the cutoff (see idleBound), $3 the batch size. Tokens go by ON DELETE
+// CASCADE, so a batch also removes every token its sessions ever had.
+//
+// It runs as a sequential scan, which LIMIT stops once a batch is found.
+// The idle condition is on last_used_at, which every refresh writes: an
+// index on it would cost each refresh its HOT update (new entries in every
+// index of sessions), the hot path paying for a background job. As that
+// condition needs the scan anyway, revoked_at shares it and needs no index
+// of its own. The table holds sessions only until they end plus the
+// retention, so a scan per batch is cheap next to that.
+const deleteExpiredSQL = `
+DELETE FROM sessions WHERE id IN (
+	SELECT id FROM sessions
+	WHERE expires_at < $1 OR revoked_at < $1 OR last_used_at < $2
+	LIMIT $3
+)`
+
+// DeleteExpired implements [Store].
+//
+// One instance at a time: each batch is a transaction that first takes
+// pg_try_advisory_xact_lock and returns [ErrBusy] without deleting if
+// another instance holds it. The lock lives exactly as long as the batch's
+// transaction, so no transaction spans more than one batch, no lock is held
+// between batches or outlives a crashed instance, and it works behind a
+// transaction-pooling PgBouncer, where a session-level lock on a pooled
+// connection would not. The price is that two instances may hand a pass
+// over between batches; they still never delete at the same moment, and
+// the rows deleted add up the same.
+func (p *PostgresStore) DeleteExpired(ctx context.Context, cutoff time.Time, idle time.Duration, limit int) (int, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, cleanupLock).Scan(&locked); err != nil {
+			return fmt.Errorf("take lock: %w", err)
+		}
+		if !locked {
+			return ErrBusy
+		}
+		tag, err := tx.Exec(ctx, deleteExpiredSQL, cutoff, idleBound(cutoff, idle), limit)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
 }

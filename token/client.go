@@ -3,6 +3,9 @@ package token
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +38,9 @@ type Client struct {
 	// Lifetimes; zero means the server default.
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
+	// SigningAlg of its tokens: RS256 (default) or PS256, on the same RSA
+	// keys.
+	SigningAlg string
 }
 
 // Public reports whether the client has no secret.
@@ -58,6 +64,42 @@ type Clients struct {
 
 // DefaultClientID names the first-party client used when a request names none.
 const DefaultClientID = "authd"
+
+// ParseSecretHash reads a client secret hash from configuration: the hex
+// SHA-256 of the secret, optionally prefixed "sha256:".
+func ParseSecretHash(s string) ([]byte, error) {
+	b, err := hex.DecodeString(strings.TrimPrefix(s, "sha256:"))
+	if err != nil || len(b) != sha256.Size {
+		return nil, errors.New(`want the hex SHA-256 of the secret, e.g. "sha256:" + $(printf %s "$SECRET" | sha256sum)`)
+	}
+	return b, nil
+}
+
+// Validate checks a client from configuration.
+func (c *Client) Validate() error {
+	if c.ID == "" {
+		return errors.New("id is required")
+	}
+	for _, g := range c.Grants {
+		if !slices.Contains([]string{GrantPassword, GrantRefreshToken, GrantOTP, GrantMFAOTP}, g) {
+			return fmt.Errorf("unknown grant %q", g)
+		}
+	}
+	for _, s := range c.DefaultScope {
+		if !slices.Contains(supportedScopes, s) {
+			return fmt.Errorf("unknown scope %q", s)
+		}
+	}
+	switch c.SigningAlg {
+	case "", "RS256", "PS256":
+	default:
+		return fmt.Errorf("signing_alg %q is not RS256 or PS256", c.SigningAlg)
+	}
+	if len(c.Grants) == 0 {
+		return errors.New("grants is required: name every grant the client may use")
+	}
+	return nil
+}
 
 // NewClients builds the registry. A client with DefaultClientID in clients
 // replaces the built-in default.

@@ -9,8 +9,11 @@ import (
 	"strings"
 )
 
-// Discovery serves OpenID Connect Discovery 1.0 metadata. The document only
-// changes with configuration, so its bytes and ETag are built once.
+// Discovery serves OpenID Connect Discovery 1.0 metadata, which is also the
+// RFC 8414 authorization server metadata: mount it at both
+// /.well-known/openid-configuration and
+// /.well-known/oauth-authorization-server. The document only changes with
+// configuration, so its bytes and ETag are built once.
 type Discovery struct {
 	body []byte
 	etag string
@@ -20,18 +23,20 @@ type Discovery struct {
 func NewDiscovery(issuer string, grantTypes []string) (*Discovery, error) {
 	base := strings.TrimSuffix(issuer, "/")
 	doc := map[string]any{
-		"issuer":                                issuer,
-		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"token_endpoint":                        base + "/token",
-		"userinfo_endpoint":                     base + "/userinfo",
-		"revocation_endpoint":                   base + "/revoke",
-		"introspection_endpoint":                base + "/introspect",
-		"grant_types_supported":                 grantTypes,
-		"response_types_supported":              []string{"token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                      supportedScopes,
+		"issuer":                                        issuer,
+		"jwks_uri":                                      base + "/.well-known/jwks.json",
+		"token_endpoint":                                base + "/token",
+		"userinfo_endpoint":                             base + "/userinfo",
+		"revocation_endpoint":                           base + "/revoke",
+		"introspection_endpoint":                        base + "/introspect",
+		"grant_types_supported":                         grantTypes,
+		"response_types_supported":                      []string{"token"},
+		"subject_types_supported":                       []string{"public"},
+		"id_token_signing_alg_values_supported":         []string{"RS256", "PS256"},
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"scopes_supported":                              supportedScopes,
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "amr", "sid",
 			"email", "email_verified", "phone_number", "phone_number_verified", "name"},
 	}

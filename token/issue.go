@@ -73,7 +73,7 @@ func (i *Issuer) mint(c *Client, s session.Session, refresh string, scope []stri
 	scopeStr := strings.Join(scope, " ")
 	at, _, err := i.minter.MintAccessToken(AccessClaims{
 		Subject: s.UserID, Audience: c.Audience, ClientID: c.ID, Scope: scopeStr,
-		SessionID: s.ID, AMR: s.AMR, AuthTime: s.AuthTime, TTL: ttl,
+		SessionID: s.ID, AMR: s.AMR, AuthTime: s.AuthTime, TTL: ttl, Alg: c.SigningAlg,
 	})
 	if err != nil {
 		return nil, err
@@ -101,5 +101,5 @@ func (i *Issuer) idToken(c *Client, s session.Session, u identity.User, scope []
 	if slices.Contains(scope, "profile") {
 		claims.Name = u.Name
 	}
-	return i.minter.MintIDToken(claims, i.ttl(c))
+	return i.minter.MintIDToken(claims, i.ttl(c), c.SigningAlg)
 }

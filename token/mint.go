@@ -33,6 +33,7 @@ type Minter struct {
 type signerKey struct {
 	kid string
 	typ string
+	alg jose.SignatureAlgorithm
 }
 
 // NewMinter returns a Minter for issuer. now and r may be nil for the clock
@@ -44,15 +45,19 @@ func NewMinter(issuer string, keys signingKeys, now func() time.Time, r io.Reade
 	return &Minter{issuer: issuer, keys: keys, now: now, rand: r, signers: map[signerKey]jose.Signer{}}
 }
 
-func (m *Minter) signer(k *keystore.Key, typ string) (jose.Signer, error) {
+func (m *Minter) signer(k *keystore.Key, typ, alg string) (jose.Signer, error) {
+	a := jose.RS256
+	if alg == string(jose.PS256) {
+		a = jose.PS256
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	sk := signerKey{kid: k.ID, typ: typ}
+	sk := signerKey{kid: k.ID, typ: typ, alg: a}
 	if s, ok := m.signers[sk]; ok {
 		return s, nil
 	}
 	s, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k.Private, KeyID: k.ID}},
+		jose.SigningKey{Algorithm: a, Key: jose.JSONWebKey{Key: k.Private, KeyID: k.ID}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)),
 	)
 	if err != nil {
@@ -76,6 +81,8 @@ type AccessClaims struct {
 	AMR       []string
 	AuthTime  time.Time
 	TTL       time.Duration
+	// Alg is RS256 (default) or PS256.
+	Alg string
 }
 
 // MintAccessToken signs an RFC 9068 access token and returns it with its
@@ -104,7 +111,7 @@ func (m *Minter) MintAccessToken(c AccessClaims) (string, time.Time, error) {
 		AMR:       c.AMR,
 		AuthTime:  jwt.NewNumericDate(c.AuthTime),
 	}
-	s, err := m.signer(key, verifier.AccessTokenType)
+	s, err := m.signer(key, verifier.AccessTokenType, c.Alg)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -134,8 +141,8 @@ type IDClaims struct {
 	Name                string           `json:"name,omitempty"`
 }
 
-// MintIDToken signs c, filling issuer and times.
-func (m *Minter) MintIDToken(c IDClaims, ttl time.Duration) (string, error) {
+// MintIDToken signs c with alg (RS256 or PS256), filling issuer and times.
+func (m *Minter) MintIDToken(c IDClaims, ttl time.Duration, alg string) (string, error) {
 	key, err := m.keys.Signing()
 	if err != nil {
 		return "", fmt.Errorf("signing key: %w", err)
@@ -144,7 +151,7 @@ func (m *Minter) MintIDToken(c IDClaims, ttl time.Duration) (string, error) {
 	c.Issuer = m.issuer
 	c.IssuedAt = jwt.NewNumericDate(now)
 	c.Expiry = jwt.NewNumericDate(now.Add(ttl))
-	s, err := m.signer(key, "JWT")
+	s, err := m.signer(key, "JWT", alg)
 	if err != nil {
 		return "", err
 	}

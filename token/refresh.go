@@ -11,7 +11,7 @@ import (
 
 // sessionRotator rotates a refresh token.
 type sessionRotator interface {
-	Refresh(ctx context.Context, token string) (session.Session, string, error)
+	Refresh(ctx context.Context, token, clientID string) (session.Session, string, error)
 }
 
 // refreshGrant is RFC 6749 section 6. Its success path is the hot path: one
@@ -38,7 +38,9 @@ func (g *refreshGrant) Exchange(ctx context.Context, r *Request) (*Result, error
 	if token == "" {
 		return nil, errInvalidRequest.withDescription("refresh_token is required")
 	}
-	s, next, err := g.sessions.Refresh(ctx, token)
+	// The session's client is checked inside the rotation itself, so a
+	// token presented by another client is not consumed.
+	s, next, err := g.sessions.Refresh(ctx, token, r.Client.ID)
 	switch {
 	case errors.Is(err, session.ErrInvalidToken), errors.Is(err, session.ErrReused):
 		// Only failures reach the limiter, per client IP: a success never
@@ -49,10 +51,6 @@ func (g *refreshGrant) Exchange(ctx context.Context, r *Request) (*Result, error
 		return nil, errInvalidRefreshToken
 	case err != nil:
 		return nil, errServer.withCause(err)
-	}
-	// A refresh token belongs to the client it was issued to.
-	if s.ClientID != r.Client.ID {
-		return nil, errInvalidRefreshToken
 	}
 	granted := strings.Fields(s.Scope)
 	scope := granted

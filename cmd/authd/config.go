@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/authd/authd/token"
 )
 
 // Config is authd's configuration. Each leaf key a.b is read from the YAML
@@ -55,7 +57,18 @@ type Config struct {
 		AccessTokenTTL            Duration `yaml:"access_token_ttl"`
 		RefreshTokenTTL           Duration `yaml:"refresh_token_ttl"`
 		RefreshTokenReuseInterval Duration `yaml:"refresh_token_reuse_interval"`
+		// RefreshTokenIdleTimeout ends a session unused for this long; 0
+		// keeps only the absolute lifetime.
+		RefreshTokenIdleTimeout Duration `yaml:"refresh_token_idle_timeout"`
 	} `yaml:"jwt"`
+	Session struct {
+		// CleanupInterval is how often ended sessions are deleted (one
+		// instance at a time).
+		CleanupInterval Duration `yaml:"cleanup_interval"`
+		// CleanupRetention keeps ended sessions this long before deleting
+		// them, for audit and reuse detection of late replays.
+		CleanupRetention Duration `yaml:"cleanup_retention"`
+	} `yaml:"session"`
 	Keys struct {
 		// EncryptionKey is the key-encryption key of the signing keys at
 		// rest: 32 bytes, base64 or hex.
@@ -67,7 +80,10 @@ type Config struct {
 		Timeout    Duration `yaml:"timeout"`
 		RetryCount int      `yaml:"retry_count"`
 	} `yaml:"email"`
-	App struct {
+	// Clients is the OAuth2 client registry (YAML only). Requests that
+	// name no client use the built-in first-party client "authd".
+	Clients []ClientConfig `yaml:"clients"`
+	App     struct {
 		Environment string `yaml:"environment"`
 		LogLevel    string `yaml:"log_level"`
 		Name        string `yaml:"name"`
@@ -91,6 +107,20 @@ type Config struct {
 		// addresses have accounts. Off by default.
 		SignupRevealsExisting bool `yaml:"signup_reveals_existing"`
 	} `yaml:"app"`
+}
+
+// ClientConfig is one registered client.
+type ClientConfig struct {
+	ID string `yaml:"id"`
+	// SecretHash is "sha256:<hex>" of the secret of a confidential client;
+	// empty for a public one. Only the hash is ever configured.
+	SecretHash      string   `yaml:"secret_hash"`
+	Grants          []string `yaml:"grants"`
+	Audience        []string `yaml:"audience"`
+	DefaultScope    []string `yaml:"default_scope"`
+	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+	SigningAlg      string   `yaml:"signing_alg"`
 }
 
 // Environments.
@@ -120,6 +150,8 @@ func defaultConfig() *Config {
 	c.JWT.AccessTokenTTL = Duration(15 * time.Minute)
 	c.JWT.RefreshTokenTTL = Duration(7 * 24 * time.Hour)
 	c.JWT.RefreshTokenReuseInterval = Duration(10 * time.Second)
+	c.Session.CleanupInterval = Duration(time.Hour)
+	c.Session.CleanupRetention = Duration(24 * time.Hour)
 	c.Keys.Size = 2048
 	c.Email.Timeout = Duration(30 * time.Second)
 	c.Email.RetryCount = 3
@@ -191,6 +223,9 @@ func leaves(c *Config) []leaf {
 			if f.Kind() == reflect.Struct {
 				walk(key, f)
 				continue
+			}
+			if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct {
+				continue // lists of records are YAML only
 			}
 			out = append(out, leaf{key: key, env: strings.ToUpper(strings.ReplaceAll(key, ".", "_")), field: f})
 		}
@@ -317,6 +352,12 @@ func (c *Config) validate() error {
 	if c.JWT.RefreshTokenReuseInterval.D() > time.Minute {
 		bad("jwt.refresh_token_reuse_interval", "must be at most 60 seconds: it is a window for concurrent retries, not a second lifetime")
 	}
+	if idle := c.JWT.RefreshTokenIdleTimeout.D(); idle != 0 && idle <= c.JWT.AccessTokenTTL.D() {
+		bad("jwt.refresh_token_idle_timeout", "must be 0 or longer than jwt.access_token_ttl, or sessions end between ordinary refreshes")
+	}
+	if c.Session.CleanupInterval.D() < time.Minute {
+		bad("session.cleanup_interval", "must be at least 1m")
+	}
 	if c.App.OTPLength != 6 {
 		bad("app.otp_length", "only 6 is supported")
 	}
@@ -348,6 +389,17 @@ func (c *Config) validate() error {
 		if u, err := url.Parse(c.JWT.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			bad("jwt.issuer", "%q is not an http(s) URL without query or fragment", c.JWT.Issuer)
 		}
+	}
+	seen := map[string]bool{}
+	for i, cc := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if _, err := cc.client(nil); err != nil {
+			bad(key, "%v", err)
+		}
+		if seen[cc.ID] {
+			bad(key, "client id %q repeated", cc.ID)
+		}
+		seen[cc.ID] = true
 	}
 	if c.App.Environment != envDevelopment {
 		if !c.databaseConfigured() {
@@ -412,4 +464,27 @@ func (c *Config) redisURL() string {
 		u.User = url.UserPassword("", c.Redis.Password)
 	}
 	return u.String()
+}
+
+// client turns cc into a registry entry; defaultAudience fills an empty
+// audience.
+func (cc ClientConfig) client(defaultAudience []string) (*token.Client, error) {
+	c := &token.Client{
+		ID: cc.ID, Grants: cc.Grants, Audience: cc.Audience, DefaultScope: cc.DefaultScope,
+		AccessTokenTTL: cc.AccessTokenTTL.D(), RefreshTokenTTL: cc.RefreshTokenTTL.D(), SigningAlg: cc.SigningAlg,
+	}
+	if len(c.Audience) == 0 {
+		c.Audience = defaultAudience
+	}
+	if cc.SecretHash != "" {
+		h, err := token.ParseSecretHash(cc.SecretHash)
+		if err != nil {
+			return nil, fmt.Errorf("client %q: secret_hash: %w", cc.ID, err)
+		}
+		c.SecretHash = h
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("client %q: %w", cc.ID, err)
+	}
+	return c, nil
 }

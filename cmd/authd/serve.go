@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -38,6 +39,8 @@ const maxBodyBytes = 1 << 20
 type app struct {
 	handler http.Handler
 	closers []func()
+	// jobs run in the background for the server's lifetime.
+	jobs []func(ctx context.Context)
 }
 
 func (a *app) Close() {
@@ -164,10 +167,17 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	}
 	sessions, err := session.NewManager(sessionStore, subkey(secret, "refresh-token"),
 		session.WithLifetime(cfg.JWT.RefreshTokenTTL.D()),
-		session.WithReuseGrace(cfg.JWT.RefreshTokenReuseInterval.D()))
+		session.WithReuseGrace(cfg.JWT.RefreshTokenReuseInterval.D()),
+		session.WithIdleTimeout(cfg.JWT.RefreshTokenIdleTimeout.D()),
+		session.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
+	a.jobs = append(a.jobs, func(ctx context.Context) {
+		if err := sessions.RunCleanup(ctx, cfg.Session.CleanupInterval.D(), cfg.Session.CleanupRetention.D()); err != nil {
+			log.Error("session clean-up stopped", "err", err)
+		}
+	})
 	codes, err := challenge.NewCodes(codeStore, subkey(secret, "otp"), challenge.CodeTTL(cfg.App.OTPTTL.D()))
 	if err != nil {
 		return nil, err
@@ -204,7 +214,15 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	if cfg.JWT.Audience != "" {
 		audience = []string{cfg.JWT.Audience}
 	}
-	clients := token.NewClients(audience)
+	var registered []*token.Client
+	for _, cc := range cfg.Clients {
+		c, err := cc.client(audience)
+		if err != nil {
+			return nil, err
+		}
+		registered = append(registered, c)
+	}
+	clients := token.NewClients(audience, registered...)
 	minter := token.NewMinter(issuerURL, keys, nil, nil)
 	issuer := token.NewIssuer(sessions, minter, cfg.JWT.AccessTokenTTL.D())
 	stepUp := token.NewStepUp(issuer, factors, mfaTokens)
@@ -266,9 +284,14 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	mux.Handle("/api/", metrics.Wrap("rest", rest))
 	mux.Handle("GET /api/v1/auth/public-key", metrics.Wrap("rest", token.PublicKeyPEM(keys, rest)))
 	mux.Handle("/api/v1/auth/verify-email", metrics.Wrap("rest", account.VerifyEmailPage(cfg.App.EmailLinkGetVerifies, rest)))
-	mux.Handle("/token", metrics.Wrap("token", token.NewEndpoint(exchanger, clients, log)))
+	endpoint := token.NewEndpoint(exchanger, clients, log)
+	revocation := token.NewRevocation(endpoint, sessions, bearer)
+	mux.Handle("/token", metrics.Wrap("token", endpoint))
+	mux.Handle("/revoke", metrics.Wrap("revoke", http.HandlerFunc(revocation.Revoke)))
+	mux.Handle("/introspect", metrics.Wrap("introspect", http.HandlerFunc(revocation.Introspect)))
 	mux.Handle("/userinfo", metrics.Wrap("userinfo", bearer.Middleware(token.NewUserInfo(users))))
 	mux.Handle("/.well-known/openid-configuration", metrics.Wrap("discovery", discovery))
+	mux.Handle("/.well-known/oauth-authorization-server", metrics.Wrap("discovery", discovery))
 	mux.Handle("/.well-known/jwks.json", metrics.Wrap("jwks", keys.JWKSHandler()))
 	mux.Handle("GET /health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -401,6 +424,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, ln net.Listener) 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	jobCtx, stopJobs := context.WithCancel(ctx)
+	var jobs sync.WaitGroup
+	for _, job := range a.jobs {
+		jobs.Go(func() { job(jobCtx) })
+	}
+	defer func() { stopJobs(); jobs.Wait() }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("authd listening", "addr", ln.Addr().String(), "issuer", cfg.issuer(),
