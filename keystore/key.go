@@ -24,8 +24,10 @@ type Key struct {
 	Public      *rsa.PublicKey
 	CreatedAt   time.Time
 	ActivatesAt time.Time // signs from here; published before it as next
-	RetiresAt   time.Time // zero: signs until replaced
-	ExpiresAt   time.Time // zero: published for as long as it is stored
+	// RetiresAt zero: signs for ever. The Manager's keys have it set once a
+	// later key exists (see StoredKey.RetiresAt).
+	RetiresAt time.Time
+	ExpiresAt time.Time // zero: published for as long as it is stored
 }
 
 // LogValue prints only the kid, so logging a Key never leaks key material.

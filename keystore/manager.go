@@ -38,54 +38,70 @@ func WithKeySize(bits int) Option { return func(m *Manager) { m.bits = bits } }
 // WithClock replaces time.Now, so tests can walk keys through their states.
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
-// WithJWKSMaxAge sets the JWKS Cache-Control max-age (default 10 minutes).
-// Rotation publishes a key at least this long before it signs.
-func WithJWKSMaxAge(d time.Duration) Option { return func(m *Manager) { m.maxAge = d } }
-
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 
-// Manager holds the opened signing keys of one authd instance. Load and
-// Refresh read the store and publish an immutable snapshot; the readers
-// (Signing, PublicKey, Published, JWKS, PublicKeyPEM, Ready, JWKSHandler) only
-// load that snapshot, so they never lock and are safe for concurrent use.
+// Manager holds the opened signing keys of one authd instance. Load,
+// Refresh, Maintain and Rotate read the store and publish an immutable
+// snapshot; the readers (Signing, PublicKey, Published, JWKS, PublicKeyPEM,
+// Ready, JWKSHandler) only load that snapshot, so they never lock and are
+// safe for concurrent use.
 type Manager struct {
 	store    Store
+	pem      *PEMStore // store, when it is a PEM directory: read-only
 	kek      KEK
 	bits     int
 	now      func() time.Time
-	maxAge   time.Duration
+	sched    Schedule
+	pollSet  bool // PollInterval was given, not derived from JWKSMaxAge
 	log      *slog.Logger
 	generate func(bits int) (*rsa.PrivateKey, error)
 
-	cacheControl []string // JWKS Cache-Control, fixed by maxAge
+	cacheControl []string // JWKS Cache-Control, fixed by JWKSMaxAge
 
-	mu     sync.Mutex         // serialises Load and Refresh; readers never take it
+	mu     sync.Mutex         // serialises the passes over the store; readers never take it
 	opened map[string]*opened // by kid, guarded by mu: spares Refresh a decrypt per key
 	snap   atomic.Pointer[snapshot]
 }
 
 // NewManager returns a Manager over store whose keys are sealed under kek.
-// Call Load before using it; Load also reports invalid options, so start-up
-// has one place to fail.
+// A *PEMStore seals what it reads under a random key of its own, which the
+// Manager uses instead, so kek is ignored for it (and may be zero). Call
+// Load before using the Manager; Load also reports invalid options, so
+// start-up has one place to fail.
 func NewManager(store Store, kek KEK, opts ...Option) *Manager {
 	m := &Manager{
-		store:  store,
-		kek:    kek,
-		bits:   2048,
-		now:    time.Now,
-		maxAge: 10 * time.Minute,
-		log:    slog.Default(),
+		store: store,
+		kek:   kek,
+		bits:  2048,
+		now:   time.Now,
+		sched: Schedule{
+			RotationPeriod: defaultRotationPeriod,
+			JWKSMaxAge:     defaultJWKSMaxAge,
+			TokenLifetime:  defaultTokenLifetime,
+			Leeway:         defaultLeeway,
+		},
+		log: slog.Default(),
 		generate: func(bits int) (*rsa.PrivateKey, error) {
 			return Generate(rand.Reader, bits)
 		},
 	}
+	if p, ok := store.(*PEMStore); ok {
+		m.pem, m.kek = p, p.kek
+	}
 	for _, o := range opts {
 		o(m)
 	}
-	m.cacheControl = []string{"public, max-age=" + strconv.FormatInt(int64(m.maxAge/time.Second), 10)}
+	if !m.pollSet {
+		m.sched.PollInterval = defaultPollInterval(m.sched.JWKSMaxAge)
+	}
+	m.cacheControl = []string{"public, max-age=" + strconv.FormatInt(int64(m.sched.JWKSMaxAge/time.Second), 10)}
 	return m
 }
+
+// Schedule returns the rotation timings in force, defaults filled in, for
+// operators to see what ActivationDelay and RetiredFor come to.
+func (m *Manager) Schedule() Schedule { return m.sched }
 
 // check reports configuration a Manager cannot work with.
 func (m *Manager) check() error {
@@ -96,8 +112,9 @@ func (m *Manager) check() error {
 		return errors.New("keystore: nil clock")
 	case m.log == nil:
 		return errors.New("keystore: nil logger")
-	case m.maxAge < 0:
-		return fmt.Errorf("keystore: negative JWKS max-age %s", m.maxAge)
+	}
+	if err := m.sched.Validate(); err != nil {
+		return err
 	}
 	if err := checkBits(m.bits); err != nil {
 		return fmt.Errorf("keystore: %w", err)
@@ -111,7 +128,8 @@ func (m *Manager) check() error {
 // Load reads the stored keys, creating the first one if the store has none,
 // opens them all and makes them available to the readers. Instances starting
 // together on one store end up with the same single first key. A key that
-// does not open (wrong KEK, tampered row) fails Load with its kid named.
+// does not open (wrong KEK, tampered row) fails Load with its kid named. An
+// empty PEM directory fails Load: authd does not write there.
 func (m *Manager) Load(ctx context.Context) error {
 	if err := m.check(); err != nil {
 		return err
@@ -123,6 +141,10 @@ func (m *Manager) Load(ctx context.Context) error {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
 	if len(stored) == 0 {
+		if m.pem != nil {
+			return fmt.Errorf("load signing keys: PEM directory %s holds no key: add one named for its activation time, e.g. with GeneratePEM (%s.pem)",
+				m.pem.dir, m.now().UTC().Format(pemTimeLayout))
+		}
 		if err := m.createFirstKey(ctx); err != nil {
 			return err
 		}
@@ -154,46 +176,71 @@ func (m *Manager) Refresh(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	stored, err := m.store.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("refresh signing keys: %w", err)
-	}
-	// An empty store is a wiped or wrong database, not a reason to stop
-	// signing with the keys this instance already has.
-	if len(stored) == 0 {
-		return errors.New("refresh signing keys: store holds no key; keeping the loaded ones")
-	}
-	if _, err := m.install(stored); err != nil {
+	if _, err := m.reload(ctx); err != nil {
 		return fmt.Errorf("refresh signing keys: %w", err)
 	}
 	return nil
 }
 
+// reload reads the store and installs what it holds. The caller holds mu.
+func (m *Manager) reload(ctx context.Context) ([]StoredKey, error) {
+	stored, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// An empty store is a wiped or wrong database, not a reason to stop
+	// signing with the keys this instance already has.
+	if len(stored) == 0 {
+		return nil, errStoreEmpty
+	}
+	if _, err := m.install(stored); err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// createFirstKey stores a key active at once: nothing has signed before,
+// so no verifier holds a key set the new key could be missing from.
 func (m *Manager) createFirstKey(ctx context.Context) error {
-	priv, err := m.generate(m.bits)
+	sk, err := m.newKey()
 	if err != nil {
 		return fmt.Errorf("create first signing key: %w", err)
 	}
 	// Stores keep microseconds (PostgreSQL timestamptz); truncating here
 	// makes every store give back exactly what was written.
 	now := m.now().UTC().Truncate(time.Microsecond)
-	sk, err := m.seal(priv, now)
-	if err != nil {
-		return fmt.Errorf("create first signing key: %w", err)
-	}
-	switch err := m.store.InsertFirstKey(ctx, sk); {
-	case errors.Is(err, ErrConflict):
-		m.log.Info("another instance created the first signing key; using it")
+	sk.CreatedAt, sk.ActivatesAt = now, now
+	created := false
+	err = m.store.UpdateKeys(ctx, func(current []StoredKey) ([]StoredKey, error) {
+		if len(current) > 0 {
+			return current, nil
+		}
+		created = true
+		return append(current, sk), nil
+	})
+	switch {
 	case err != nil:
 		return fmt.Errorf("create first signing key: %w", err)
-	default:
+	case created:
 		m.log.Info("generated the first signing key", "key", Key{ID: sk.ID})
+	default:
+		m.log.Info("another instance created the first signing key; using it")
 	}
 	return nil
 }
 
-// seal turns a private key into its stored form, created and active at at.
-func (m *Manager) seal(priv *rsa.PrivateKey, at time.Time) (StoredKey, error) {
+// newKey generates a key and seals it under the Manager's KEK; the caller
+// sets its times.
+func (m *Manager) newKey() (StoredKey, error) {
+	priv, err := m.generate(m.bits)
+	if err != nil {
+		return StoredKey{}, err
+	}
+	return sealKey(m.kek, priv)
+}
+
+// sealKey turns a private key into its stored form, without times.
+func sealKey(kek KEK, priv *rsa.PrivateKey) (StoredKey, error) {
 	kid, err := Thumbprint(&priv.PublicKey)
 	if err != nil {
 		return StoredKey{}, err
@@ -207,17 +254,11 @@ func (m *Manager) seal(priv *rsa.PrivateKey, at time.Time) (StoredKey, error) {
 		return StoredKey{}, fmt.Errorf("marshal private key %s: %w", kid, err)
 	}
 	defer clear(der)
-	sealed, err := m.kek.Seal(kid, der)
+	sealed, err := kek.Seal(kid, der)
 	if err != nil {
 		return StoredKey{}, fmt.Errorf("seal private key %s: %w", kid, err)
 	}
-	return StoredKey{
-		ID:            kid,
-		PublicKey:     pub,
-		PrivateSealed: sealed,
-		CreatedAt:     at,
-		ActivatesAt:   at,
-	}, nil
+	return StoredKey{ID: kid, PublicKey: pub, PrivateSealed: sealed}, nil
 }
 
 // opened is the timeless part of a stored key: decrypted and with its public
@@ -243,15 +284,12 @@ func (m *Manager) install(stored []StoredKey) (*snapshot, error) {
 	keep := make(map[string]*opened, len(stored))
 	entries := make([]*entry, 0, len(stored))
 	for _, sk := range stored {
-		o := m.opened[sk.ID]
-		if o == nil || !bytes.Equal(o.sealed, sk.PrivateSealed) || !bytes.Equal(o.pkix, sk.PublicKey) {
-			var err error
-			if o, err = m.open(sk); err != nil {
-				return nil, err
-			}
+		o, err := m.opening(sk)
+		if err != nil {
+			return nil, err
 		}
 		keep[sk.ID] = o
-		k := Key{
+		entries = append(entries, &entry{key: Key{
 			ID:          sk.ID,
 			Private:     o.priv,
 			Public:      &o.priv.PublicKey,
@@ -259,15 +297,53 @@ func (m *Manager) install(stored []StoredKey) (*snapshot, error) {
 			ActivatesAt: sk.ActivatesAt,
 			RetiresAt:   sk.RetiresAt,
 			ExpiresAt:   sk.ExpiresAt,
-		}
-		pub := k
-		pub.Private = nil
-		entries = append(entries, &entry{key: k, public: pub, opened: o})
+		}, opened: o})
+	}
+	m.retireReplaced(entries)
+	for _, e := range entries {
+		e.public = e.key
+		e.public.Private = nil
 	}
 	s := newSnapshot(entries, m.now())
 	m.opened = keep
 	m.snap.Store(s)
 	return s, nil
+}
+
+// opening returns sk opened, reusing the already opened key when its bytes
+// are unchanged. The caller holds mu.
+func (m *Manager) opening(sk StoredKey) (*opened, error) {
+	if o := m.opened[sk.ID]; o != nil && bytes.Equal(o.sealed, sk.PrivateSealed) && bytes.Equal(o.pkix, sk.PublicKey) {
+		return o, nil
+	}
+	return m.open(sk)
+}
+
+// retireReplaced gives every key stored without a RetiresAt (a PEM file, or
+// a row written by hand) the retirement it implies: it stops signing when
+// the next key by activation activates, and expires RetiredFor later unless
+// it has its own ExpiresAt. Rotation stores these times for the keys it
+// retires, so for them this changes nothing; without it an open-ended key
+// would stay published for ever once replaced.
+func (m *Manager) retireReplaced(entries []*entry) {
+	for _, e := range entries {
+		if !e.key.RetiresAt.IsZero() {
+			continue
+		}
+		var successor time.Time
+		for _, o := range entries {
+			if a := o.key.ActivatesAt; a.After(e.key.ActivatesAt) && (successor.IsZero() || a.Before(successor)) {
+				successor = a
+			}
+		}
+		if successor.IsZero() {
+			continue
+		}
+		e.key.RetiresAt = successor
+		if e.key.ExpiresAt.IsZero() {
+			e.key.ExpiresAt = successor.Add(m.sched.RetiredFor())
+		}
+	}
 }
 
 // open decrypts a stored key and checks that its kid and public key are the

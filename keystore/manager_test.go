@@ -117,8 +117,8 @@ func kidOf(t *testing.T, priv *rsa.PrivateKey) string {
 	return kid
 }
 
-// fakeStore serves a fixed key list, which the real stores cannot hold yet
-// (they only insert a first key), and can be made to fail.
+// fakeStore serves a key list as given, unsorted and unchecked, and can be
+// made to fail.
 type fakeStore struct {
 	mu   sync.Mutex
 	keys []keystore.StoredKey
@@ -128,11 +128,24 @@ type fakeStore struct {
 func (s *fakeStore) ListKeys(context.Context) ([]keystore.StoredKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.keys), s.err
+	if s.err != nil {
+		return nil, s.err
+	}
+	return slices.Clone(s.keys), nil
 }
 
-func (s *fakeStore) InsertFirstKey(context.Context, keystore.StoredKey) error {
-	return errors.New("fakeStore: InsertFirstKey not expected")
+func (s *fakeStore) UpdateKeys(_ context.Context, fn func([]keystore.StoredKey) ([]keystore.StoredKey, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	keys, err := fn(slices.Clone(s.keys))
+	if err != nil {
+		return err
+	}
+	s.keys = keys
+	return nil
 }
 
 func (s *fakeStore) set(keys []keystore.StoredKey, err error) {

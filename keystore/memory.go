@@ -1,7 +1,6 @@
 package keystore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"slices"
@@ -12,7 +11,7 @@ import (
 // MemoryStore is the embedded default Store: keys live as long as the
 // process, so every restart generates a new key and invalidates all tokens.
 type MemoryStore struct {
-	mu   sync.Mutex
+	mu   sync.Mutex // also the UpdateKeys lock
 	keys []StoredKey
 }
 
@@ -25,32 +24,33 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 func (s *MemoryStore) ListKeys(context.Context) ([]StoredKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]StoredKey, len(s.keys))
-	for i, k := range s.keys {
-		out[i] = cloneStoredKey(k)
-	}
+	return s.list(), nil
+}
+
+func (s *MemoryStore) list() []StoredKey {
+	out := cloneStoredKeys(s.keys)
 	// Same order as the PostgreSQL store's ORDER BY created_at, kid.
 	slices.SortFunc(out, func(a, b StoredKey) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
-	return out, nil
+	return out
 }
 
-// InsertFirstKey implements Store.
-func (s *MemoryStore) InsertFirstKey(_ context.Context, k StoredKey) error {
+// UpdateKeys implements Store.
+func (s *MemoryStore) UpdateKeys(_ context.Context, fn func([]StoredKey) ([]StoredKey, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.keys) > 0 {
-		return ErrConflict
+	before := s.list()
+	after, err := fn(s.list())
+	if err != nil {
+		return err
 	}
-	s.keys = append(s.keys, cloneStoredKey(k))
+	c, err := diffKeys(before, after)
+	if err != nil {
+		return err
+	}
+	if !c.empty() {
+		s.keys = cloneStoredKeys(after)
+	}
 	return nil
-}
-
-// cloneStoredKey copies the byte slices, so neither side of the store can
-// change what the other holds.
-func cloneStoredKey(k StoredKey) StoredKey {
-	k.PublicKey = bytes.Clone(k.PublicKey)
-	k.PrivateSealed = bytes.Clone(k.PrivateSealed)
-	return k
 }

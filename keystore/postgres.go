@@ -2,7 +2,6 @@ package keystore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,10 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// advisoryLock is the pg_advisory_xact_lock key every keystore write that
-// must happen once takes (the first key now; rotation later), so instances
-// sharing a database serialise on it. It is "authdkey" in ASCII, to be
-// recognisable in pg_locks.
+// advisoryLock is the pg_advisory_xact_lock key every keystore write takes
+// (UpdateKeys), so instances sharing a database serialise on it. It is
+// "authdkey" in ASCII, to be recognisable in pg_locks.
 const advisoryLock int64 = 0x61757468646b6579
 
 // PostgresStore keeps signing keys in the signing_keys table.
@@ -30,14 +28,86 @@ func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
 
 // ListKeys implements Store.
 func (s *PostgresStore) ListKeys(ctx context.Context) ([]StoredKey, error) {
-	rows, err := s.pool.Query(ctx, `
+	keys, err := listKeys(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// UpdateKeys implements Store: one transaction takes the keystore's advisory
+// lock, reads the keys, calls fn and writes the difference. The lock, not
+// the transaction's isolation, is what serialises writers: two READ
+// COMMITTED transactions could otherwise both read "no key" and each insert
+// one under its own kid.
+func (s *PostgresStore) UpdateKeys(ctx context.Context, fn func([]StoredKey) ([]StoredKey, error)) error {
+	var fnErr error
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, advisoryLock); err != nil {
+			return fmt.Errorf("take keystore lock: %w", err)
+		}
+		before, err := listKeys(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		after, err := fn(cloneStoredKeys(before))
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		c, err := diffKeys(before, after)
+		if err != nil {
+			return err
+		}
+		if c.empty() {
+			return nil
+		}
+		// Keys are few; one batch is one round trip whatever the change.
+		var b pgx.Batch
+		for _, k := range c.insert {
+			b.Queue(`
+				INSERT INTO signing_keys (kid, public_key, private_key_enc, created_at, activates_at, retires_at, expires_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				k.ID, k.PublicKey, k.PrivateSealed, k.CreatedAt, k.ActivatesAt, toNull(k.RetiresAt), toNull(k.ExpiresAt))
+		}
+		for _, k := range c.update {
+			b.Queue(`
+				UPDATE signing_keys
+				SET public_key = $2, private_key_enc = $3, created_at = $4, activates_at = $5, retires_at = $6, expires_at = $7
+				WHERE kid = $1`,
+				k.ID, k.PublicKey, k.PrivateSealed, k.CreatedAt, k.ActivatesAt, toNull(k.RetiresAt), toNull(k.ExpiresAt))
+		}
+		if len(c.remove) > 0 {
+			b.Queue(`DELETE FROM signing_keys WHERE kid = ANY($1)`, c.remove)
+		}
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return nil
+	})
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case err != nil:
+		return fmt.Errorf("update signing keys: %w", err)
+	}
+	return nil
+}
+
+// querier is what listKeys needs: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func listKeys(ctx context.Context, q querier) ([]StoredKey, error) {
+	rows, err := q.Query(ctx, `
 		SELECT kid, public_key, private_key_enc, created_at, activates_at, retires_at, expires_at
 		FROM signing_keys
 		ORDER BY created_at, kid`)
 	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
+		return nil, err
 	}
-	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StoredKey, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (StoredKey, error) {
 		var (
 			k                  StoredKey
 			retires, expires   *time.Time
@@ -52,43 +122,6 @@ func (s *PostgresStore) ListKeys(ctx context.Context) ([]StoredKey, error) {
 		k.ExpiresAt = fromNull(expires)
 		return k, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
-	}
-	return keys, nil
-}
-
-// InsertFirstKey implements Store. The check for an empty table and the
-// insert run under the keystore's advisory lock: without it, two instances
-// could both see no key and insert one each under different kids.
-func (s *PostgresStore) InsertFirstKey(ctx context.Context, k StoredKey) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, advisoryLock); err != nil {
-			return fmt.Errorf("take keystore lock: %w", err)
-		}
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys)`).Scan(&exists); err != nil {
-			return fmt.Errorf("check for keys: %w", err)
-		}
-		if exists {
-			return ErrConflict
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO signing_keys (kid, public_key, private_key_enc, created_at, activates_at, retires_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			k.ID, k.PublicKey, k.PrivateSealed, k.CreatedAt, k.ActivatesAt, toNull(k.RetiresAt), toNull(k.ExpiresAt))
-		if err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, ErrConflict):
-		return ErrConflict
-	case err != nil:
-		return fmt.Errorf("insert first signing key %s: %w", k.ID, err)
-	}
-	return nil
 }
 
 // toNull maps the zero time, meaning "never", to SQL NULL.

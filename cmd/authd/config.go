@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/authd/authd/keystore"
 	"github.com/authd/authd/token"
 )
 
@@ -73,8 +74,29 @@ type Config struct {
 		// EncryptionKey is the key-encryption key of the signing keys at
 		// rest: 32 bytes, base64 or hex.
 		EncryptionKey string `yaml:"encryption_key"`
-		Size          int    `yaml:"size"`
+		// NewEncryptionKey is read only by `authd keys rekey`: the KEK to
+		// re-seal every key under.
+		NewEncryptionKey string `yaml:"new_encryption_key"`
+		Size             int    `yaml:"size"`
+		// RotationPeriod is how long a key signs before the next one.
+		RotationPeriod Duration `yaml:"rotation_period"`
+		// JWKSMaxAge is the JWKS Cache-Control max-age: a new key is
+		// published at least this long before it signs.
+		JWKSMaxAge Duration `yaml:"jwks_max_age"`
+		// PollInterval is how often each instance re-reads the keys
+		// (0: min(1m, jwks_max_age/2)).
+		PollInterval Duration `yaml:"poll_interval"`
+		// Leeway covers clock skew between instances and verifiers.
+		Leeway Duration `yaml:"leeway"`
+		// Dir, when set, reads keys from PEM files there instead of the
+		// database (read-only; see `authd keys generate`).
+		Dir string `yaml:"dir"`
 	} `yaml:"keys"`
+	Admin struct {
+		// TokenHash is "sha256:<hex>" of the bearer token of AdminService;
+		// unset, the admin API refuses every call.
+		TokenHash string `yaml:"token_hash"`
+	} `yaml:"admin"`
 	Email struct {
 		ServiceURL string   `yaml:"service_url"`
 		Timeout    Duration `yaml:"timeout"`
@@ -153,6 +175,9 @@ func defaultConfig() *Config {
 	c.Session.CleanupInterval = Duration(time.Hour)
 	c.Session.CleanupRetention = Duration(24 * time.Hour)
 	c.Keys.Size = 2048
+	c.Keys.RotationPeriod = Duration(30 * 24 * time.Hour)
+	c.Keys.JWKSMaxAge = Duration(10 * time.Minute)
+	c.Keys.Leeway = Duration(time.Minute)
 	c.Email.Timeout = Duration(30 * time.Second)
 	c.Email.RetryCount = 3
 	c.App.Environment = envDevelopment
@@ -343,8 +368,16 @@ func (c *Config) validate() error {
 	if p, err := strconv.Atoi(c.Server.Port); err != nil || p < 0 || p > 65535 {
 		bad("server.port", "%q is not a port number", c.Server.Port)
 	}
-	if c.JWT.AccessTokenTTL.D() < time.Minute || c.JWT.AccessTokenTTL.D() > 24*time.Hour {
-		bad("jwt.access_token_ttl", "must be between 1m and 24h")
+	if c.JWT.AccessTokenTTL.D() < 5*time.Second || c.JWT.AccessTokenTTL.D() > 24*time.Hour {
+		bad("jwt.access_token_ttl", "must be between 5s and 24h")
+	}
+	if err := c.keySchedule().Validate(); err != nil {
+		bad("keys.rotation_period", "%v (keys.jwks_max_age, keys.poll_interval, keys.leeway and the longest token lifetime decide the minimum)", err)
+	}
+	if c.Admin.TokenHash != "" {
+		if _, err := token.ParseSecretHash(c.Admin.TokenHash); err != nil {
+			bad("admin.token_hash", "%v", err)
+		}
 	}
 	if c.JWT.RefreshTokenTTL.D() < c.JWT.AccessTokenTTL.D() {
 		bad("jwt.refresh_token_ttl", "must be at least jwt.access_token_ttl")
@@ -411,7 +444,7 @@ func (c *Config) validate() error {
 		if c.App.Secret == "" || c.App.Secret == devSecret || len(c.App.Secret) < 32 {
 			bad("app.secret", "set a random secret of at least 32 characters (e.g. openssl rand -base64 32) in %s", c.App.Environment)
 		}
-		if c.Keys.EncryptionKey == "" || c.Keys.EncryptionKey == devKEK {
+		if c.Keys.Dir == "" && (c.Keys.EncryptionKey == "" || c.Keys.EncryptionKey == devKEK) {
 			bad("keys.encryption_key", "set a 32-byte key (openssl rand -base64 32) in %s", c.App.Environment)
 		}
 	}
@@ -487,4 +520,26 @@ func (cc ClientConfig) client(defaultAudience []string) (*token.Client, error) {
 		return nil, fmt.Errorf("client %q: %w", cc.ID, err)
 	}
 	return c, nil
+}
+
+// tokenLifetime is the longest lifetime of anything signed: a retired key
+// stays published this long after it stops signing.
+func (c *Config) tokenLifetime() time.Duration {
+	longest := c.JWT.AccessTokenTTL.D()
+	for _, cc := range c.Clients {
+		longest = max(longest, cc.AccessTokenTTL.D())
+	}
+	return longest
+}
+
+// keySchedule is the rotation timing the configuration asks for.
+func (c *Config) keySchedule() keystore.Schedule {
+	poll := c.Keys.PollInterval.D()
+	if poll == 0 {
+		poll = min(time.Minute, c.Keys.JWKSMaxAge.D()/2)
+	}
+	return keystore.Schedule{
+		RotationPeriod: c.Keys.RotationPeriod.D(), JWKSMaxAge: c.Keys.JWKSMaxAge.D(),
+		PollInterval: poll, TokenLifetime: c.tokenLifetime(), Leeway: c.Keys.Leeway.D(),
+	}
 }

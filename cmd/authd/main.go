@@ -1,5 +1,5 @@
 // Command authd is the token server: `authd serve`, `authd migrate up|status`,
-// `authd version`. This package reads configuration and wires the domain
+// `authd keys list|rotate|rekey|generate`, `authd version`. This package reads configuration and wires the domain
 // packages together; it holds no business rules.
 package main
 
@@ -23,6 +23,9 @@ const usage = `authd is a token server.
 Usage:
   authd serve [--config FILE] [--key=value ...]   start the server
   authd migrate up|status [--config FILE]         apply or show schema migrations
+  authd keys list|rotate [--config FILE]          show signing keys; start a rotation now
+  authd keys rekey                                re-seal keys under keys.new_encryption_key
+  authd keys generate --keys.dir=DIR              write a PEM key for read-only PEM mode
   authd version                                   print the version
 
 Every configuration key a.b can be set in the YAML file, as env A_B, or as
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		return serve(ctx, cfg, newLogger(cfg, os.Stderr), nil)
 	case "migrate":
 		return migrateCommand(ctx, args[1:], stdout, getenv)
+	case "keys":
+		return keysCommand(ctx, args[1:], stdout, getenv)
 	case "version":
 		fmt.Fprintf(stdout, "authd %s (%s)\n", version, runtime.Version())
 		return nil

@@ -78,18 +78,10 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	}()
 	dev := cfg.App.Environment == envDevelopment
 
-	secret, kekText := cfg.App.Secret, cfg.Keys.EncryptionKey
+	secret := cfg.App.Secret
 	if secret == "" {
 		secret = devSecret
 		log.Warn("app.secret is not set: using the development default (refused outside development)")
-	}
-	if kekText == "" {
-		kekText = devKEK
-		log.Warn("keys.encryption_key is not set: using the development default (refused outside development)")
-	}
-	kek, err := keystore.ParseKEK(kekText)
-	if err != nil {
-		return nil, fmt.Errorf("keys.encryption_key: %w", err)
 	}
 
 	var (
@@ -142,10 +134,15 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		limitStore = challenge.NewLimitMemoryStore()
 	}
 
-	keys := keystore.NewManager(keyStore, kek, keystore.WithKeySize(cfg.Keys.Size), keystore.WithLogger(log))
-	if err := keys.Load(ctx); err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
+	keys, err := openKeys(ctx, cfg, keyStore, log)
+	if err != nil {
+		return nil, err
 	}
+	a.jobs = append(a.jobs, func(ctx context.Context) {
+		if err := keys.Run(ctx); err != nil {
+			log.Error("key rotation stopped", "err", err)
+		}
+	})
 	ready = append(ready, func(context.Context) error {
 		if !keys.Ready() {
 			return errors.New("no active signing key")
@@ -269,6 +266,14 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	mount(authdv1connect.NewTokenServiceHandler(token.NewTokenService(exchanger, clients, sessions, keys), connectOpts...))
 	mount(authdv1connect.NewTwoFactorServiceHandler(token.NewTwoFactorService(factors, users, guard), withAuth()...))
 	mount(authdv1connect.NewSessionServiceHandler(token.NewSessionService(sessions), withAuth()...))
+	var adminHash []byte
+	if cfg.Admin.TokenHash != "" {
+		if adminHash, err = token.ParseSecretHash(cfg.Admin.TokenHash); err != nil {
+			return nil, fmt.Errorf("admin.token_hash: %w", err)
+		}
+	}
+	mount(authdv1connect.NewAdminServiceHandler(token.NewAdminService(keys),
+		append([]connect.HandlerOption{connect.WithInterceptors(token.AdminAuth(adminHash))}, connectOpts...)...))
 
 	rest, err := vanguard.NewTranscoder(services,
 		vanguard.WithCodec(token.RESTCodec),
@@ -304,6 +309,38 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	}
 	a.handler = telemetry.Recover(log, limitBody(token.ClientIP(trusted, mux)))
 	return a, nil
+}
+
+// openKeys loads the signing keys: from the PEM directory keys.dir when set
+// (read-only), otherwise from store, sealed under keys.encryption_key.
+func openKeys(ctx context.Context, cfg *Config, store keystore.Store, log *slog.Logger) (*keystore.Manager, error) {
+	var kek keystore.KEK
+	if cfg.Keys.Dir != "" {
+		// The PEM store seals under its own per-process key.
+		store = keystore.NewPEMStore(cfg.Keys.Dir)
+	} else {
+		text := cfg.Keys.EncryptionKey
+		if text == "" {
+			text = devKEK
+			log.Warn("keys.encryption_key is not set: using the development default (refused outside development)")
+		}
+		var err error
+		if kek, err = keystore.ParseKEK(text); err != nil {
+			return nil, fmt.Errorf("keys.encryption_key: %w", err)
+		}
+	}
+	sched := cfg.keySchedule()
+	keys := keystore.NewManager(store, kek,
+		keystore.WithKeySize(cfg.Keys.Size), keystore.WithLogger(log),
+		keystore.WithRotationPeriod(sched.RotationPeriod), keystore.WithJWKSMaxAge(sched.JWKSMaxAge),
+		keystore.WithPollInterval(sched.PollInterval), keystore.WithTokenLifetime(sched.TokenLifetime),
+		keystore.WithLeeway(sched.Leeway))
+	if err := keys.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	log.Info("signing keys", "rotation_period", sched.RotationPeriod, "activation_delay", sched.ActivationDelay(),
+		"retired_for", sched.RetiredFor(), "jwks_max_age", sched.JWKSMaxAge, "poll_interval", sched.PollInterval)
+	return keys, nil
 }
 
 func openPostgres(ctx context.Context, cfg *Config, log *slog.Logger, dev bool) (*pgxpool.Pool, error) {
