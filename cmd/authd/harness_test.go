@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +23,9 @@ type server struct {
 	t    *testing.T
 	URL  string
 	http *http.Client
+	// Logs is everything the server logged (at APP_LOG_LEVEL, warn by
+	// default).
+	Logs *lockedWriter
 }
 
 // backend is a storage configuration to run end-to-end tests against.
@@ -68,8 +71,8 @@ func startServer(t *testing.T, env map[string]string) *server {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &lockedWriter{}
+	log := newLogger(cfg, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, log, ln) }()
@@ -84,7 +87,7 @@ func startServer(t *testing.T, env map[string]string) *server {
 			t.Error("server did not shut down")
 		}
 	})
-	s := &server{t: t, URL: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}}
+	s := &server{t: t, URL: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, Logs: logs}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
@@ -106,18 +109,22 @@ func startServer(t *testing.T, env map[string]string) *server {
 	}
 }
 
+// lockedWriter collects log output written from many goroutines.
 type lockedWriter struct {
-	mu chan struct{}
-	w  io.Writer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
-	if l.mu == nil {
-		l.mu = make(chan struct{}, 1)
-	}
-	l.mu <- struct{}{}
-	defer func() { <-l.mu }()
-	return l.w.Write(p)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // response is a decoded HTTP answer.
