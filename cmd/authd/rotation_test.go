@@ -235,7 +235,7 @@ func TestRestartAndKeyMaterial(t *testing.T) {
 func TestKeysCLIAndAdmin(t *testing.T) {
 	dbURL := testenv.PostgresURL(t)
 	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": testenv.RedisURL(t), "REDIS_PREFIX": testenv.Prefix(t),
-		"ADMIN_TOKEN_HASH": secretHash("admin-token-0123456789"),
+		"ADMIN_TOKEN_HASH":  secretHash("admin-token-0123456789"),
 		"KEYS_JWKS_MAX_AGE": "2s", "KEYS_POLL_INTERVAL": "200ms"}
 	s := startServer(t, env)
 
