@@ -74,6 +74,9 @@ type Config struct {
 		// EncryptionKey is the key-encryption key of the signing keys at
 		// rest: 32 bytes, base64 or hex.
 		EncryptionKey string `yaml:"encryption_key"`
+		// EncryptionKeyFile holds the KEK instead (e.g. a mounted secret);
+		// it wins over encryption_key when both are set.
+		EncryptionKeyFile string `yaml:"encryption_key_file"`
 		// NewEncryptionKey is read only by `authd keys rekey`: the KEK to
 		// re-seal every key under.
 		NewEncryptionKey string `yaml:"new_encryption_key"`
@@ -341,6 +344,13 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 		if err := o.l.set(o.v); err != nil {
 			return nil, fmt.Errorf("flag --%s: %w", o.l.key, err)
 		}
+	}
+	if c.Keys.EncryptionKeyFile != "" {
+		b, err := os.ReadFile(c.Keys.EncryptionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("keys.encryption_key_file: %w", err)
+		}
+		c.Keys.EncryptionKey = strings.TrimSpace(string(b))
 	}
 	if err := c.validate(); err != nil {
 		return nil, err

@@ -127,3 +127,24 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigKEKFromFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "kek")
+	if err := os.WriteFile(p, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(nil, envOf(map[string]string{"KEYS_ENCRYPTION_KEY_FILE": p}))
+	if err != nil || cfg.Keys.EncryptionKey != "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY" {
+		t.Fatalf("%v %q", err, cfg.Keys.EncryptionKey)
+	}
+	if _, err := loadConfig(nil, envOf(map[string]string{"KEYS_ENCRYPTION_KEY_FILE": p + ".missing"})); err == nil || !strings.Contains(err.Error(), "keys.encryption_key_file") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestConfigRefusesUnsafeKeySchedule(t *testing.T) {
+	_, err := loadConfig(nil, envOf(map[string]string{"KEYS_ROTATION_PERIOD": "10m", "KEYS_JWKS_MAX_AGE": "10m"}))
+	if err == nil || !strings.Contains(err.Error(), "keys.rotation_period") {
+		t.Fatalf("rotation period shorter than the publication lead: %v", err)
+	}
+}
