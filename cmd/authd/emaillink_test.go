@@ -1,35 +1,22 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 )
 
-// latestLink reads the newest verification link sent to addr.
+// latestLink waits for the next unread message to addr carrying a
+// verification link and returns the link.
 func (s *server) latestLink(addr string) *url.URL {
 	s.t.Helper()
-	r := s.do(http.MethodGet, "/debug/outbox", "", nil, nil)
-	var msgs []struct {
-		To        string            `json:"to"`
-		Variables map[string]string `json:"variables"`
-	}
-	if err := json.Unmarshal(r.Body, &msgs); err != nil {
+	m := s.awaitMessage(addr, func(m outboxMessage) bool { return m.Variables["link"] != "" })
+	u, err := url.Parse(m.Variables["link"])
+	if err != nil {
 		s.t.Fatal(err)
 	}
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].To == addr && msgs[i].Variables["link"] != "" {
-			u, err := url.Parse(msgs[i].Variables["link"])
-			if err != nil {
-				s.t.Fatal(err)
-			}
-			return u
-		}
-	}
-	s.t.Fatalf("no link sent to %s", addr)
-	return nil
+	return u
 }
 
 // TestEmailLink: the signup email carries a link; GET only shows a confirm

@@ -26,6 +26,8 @@ type server struct {
 	// Logs is everything the server logged (at APP_LOG_LEVEL, warn by
 	// default).
 	Logs *lockedWriter
+	// read holds the ids of outbox messages a test has taken.
+	read map[string]bool
 }
 
 // backend is a storage configuration to run end-to-end tests against.
@@ -87,7 +89,7 @@ func startServer(t *testing.T, env map[string]string) *server {
 			t.Error("server did not shut down")
 		}
 	})
-	s := &server{t: t, URL: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, Logs: logs}
+	s := &server{t: t, URL: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, Logs: logs, read: map[string]bool{}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
@@ -194,35 +196,55 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 
 var sixDigits = regexp.MustCompile(`\b(\d{6})\b`)
 
-// latestCode reads the newest code sent to addr from the development outbox.
+// outboxMessage is a message the development outbox delivered.
+type outboxMessage struct {
+	ID        string            `json:"id"`
+	To        string            `json:"to"`
+	Channel   string            `json:"channel"`
+	Template  string            `json:"template"`
+	Body      string            `json:"body"`
+	Variables map[string]string `json:"variables"`
+}
+
+// awaitMessage waits for the newest message to addr, not read before, that
+// match accepts, and marks it read: delivery is asynchronous, through the
+// outbox queue, so "the newest so far" may still be an older message.
+func (s *server) awaitMessage(addr string, match func(outboxMessage) bool) outboxMessage {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := s.do(http.MethodGet, "/debug/outbox", "", nil, nil)
+		if r.Status != http.StatusOK {
+			s.t.Fatalf("outbox: %d %s", r.Status, r.Body)
+		}
+		var msgs []outboxMessage
+		if err := json.Unmarshal(r.Body, &msgs); err != nil {
+			s.t.Fatalf("outbox is not a JSON array: %v", err)
+		}
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].To == addr && !s.read[msgs[i].ID] && match(msgs[i]) {
+				s.read[msgs[i].ID] = true
+				return msgs[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no matching message delivered to %s in 10 s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// latestCode waits for the next unread message to addr carrying a code and
+// returns the code.
 func (s *server) latestCode(addr string) string {
 	s.t.Helper()
-	r := s.do(http.MethodGet, "/debug/outbox", "", nil, nil)
-	if r.Status != http.StatusOK {
-		s.t.Fatalf("outbox: %d %s", r.Status, r.Body)
+	m := s.awaitMessage(addr, func(m outboxMessage) bool {
+		return m.Variables["otp"] != "" || sixDigits.MatchString(m.Body)
+	})
+	if c := m.Variables["otp"]; c != "" {
+		return c
 	}
-	var msgs []struct {
-		To        string            `json:"to"`
-		Template  string            `json:"template"`
-		Body      string            `json:"body"`
-		Variables map[string]string `json:"variables"`
-	}
-	if err := json.Unmarshal(r.Body, &msgs); err != nil {
-		s.t.Fatalf("outbox is not a JSON array: %v", err)
-	}
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].To != addr {
-			continue
-		}
-		if c := msgs[i].Variables["otp"]; c != "" {
-			return c
-		}
-		if m := sixDigits.FindStringSubmatch(msgs[i].Body); m != nil {
-			return m[1]
-		}
-	}
-	s.t.Fatalf("no code sent to %s", addr)
-	return ""
+	return sixDigits.FindStringSubmatch(m.Body)[1]
 }
 
 // str reads a string at a dotted path of a decoded JSON object.
