@@ -101,10 +101,41 @@ type Config struct {
 		TokenHash string `yaml:"token_hash"`
 	} `yaml:"admin"`
 	Email struct {
+		// Provider is http (seed 000's email service), smtp or outbox
+		// (development: messages are only shown at /debug/outbox).
+		Provider   string   `yaml:"provider"`
 		ServiceURL string   `yaml:"service_url"`
 		Timeout    Duration `yaml:"timeout"`
-		RetryCount int      `yaml:"retry_count"`
+		// RetryCount is how often one delivery attempt retries a failing
+		// email service at once; the outbox retries later on top.
+		RetryCount  int    `yaml:"retry_count"`
+		BearerToken string `yaml:"bearer_token"`
+		APIKey      string `yaml:"api_key"`
+		SMTP        struct {
+			Host     string `yaml:"host"`
+			Port     int    `yaml:"port"`
+			Username string `yaml:"username"`
+			Password string `yaml:"password"`
+			From     string `yaml:"from"`
+			ReplyTo  string `yaml:"reply_to"`
+			// TLS is starttls, implicit or none.
+			TLS string `yaml:"tls"`
+		} `yaml:"smtp"`
 	} `yaml:"email"`
+	SMS struct {
+		// Provider is webhook or outbox.
+		Provider      string `yaml:"provider"`
+		WebhookURL    string `yaml:"webhook_url"`
+		WebhookSecret string `yaml:"webhook_secret"`
+	} `yaml:"sms"`
+	Delivery struct {
+		// MaxAttempts before a message is abandoned.
+		MaxAttempts int `yaml:"max_attempts"`
+		// TemplatesDir overrides built-in templates file by file.
+		TemplatesDir string `yaml:"templates_dir"`
+		// Locale of messages.
+		Locale string `yaml:"locale"`
+	} `yaml:"delivery"`
 	// Clients is the OAuth2 client registry (YAML only). Requests that
 	// name no client use the built-in first-party client "authd".
 	Clients []ClientConfig `yaml:"clients"`
@@ -181,8 +212,14 @@ func defaultConfig() *Config {
 	c.Keys.RotationPeriod = Duration(30 * 24 * time.Hour)
 	c.Keys.JWKSMaxAge = Duration(10 * time.Minute)
 	c.Keys.Leeway = Duration(time.Minute)
+	c.Email.Provider = "outbox"
 	c.Email.Timeout = Duration(30 * time.Second)
 	c.Email.RetryCount = 3
+	c.Email.SMTP.Port = 587
+	c.Email.SMTP.TLS = "starttls"
+	c.SMS.Provider = "outbox"
+	c.Delivery.MaxAttempts = 10
+	c.Delivery.Locale = "en"
 	c.App.Environment = envDevelopment
 	c.App.LogLevel = "info"
 	c.App.Name = "authd"
@@ -397,6 +434,45 @@ func (c *Config) validate() error {
 	}
 	if idle := c.JWT.RefreshTokenIdleTimeout.D(); idle != 0 && idle <= c.JWT.AccessTokenTTL.D() {
 		bad("jwt.refresh_token_idle_timeout", "must be 0 or longer than jwt.access_token_ttl, or sessions end between ordinary refreshes")
+	}
+	switch c.Email.Provider {
+	case "outbox":
+	case "http":
+		if u, err := url.Parse(c.Email.ServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("email.service_url", "%q is not an http(s) URL (email.provider is http)", c.Email.ServiceURL)
+		}
+	case "smtp":
+		if c.Email.SMTP.Host == "" || c.Email.SMTP.From == "" {
+			bad("email.smtp.host", "email.smtp.host and email.smtp.from are required when email.provider is smtp")
+		}
+		switch c.Email.SMTP.TLS {
+		case "starttls", "implicit", "none":
+		default:
+			bad("email.smtp.tls", "%q is not starttls, implicit or none", c.Email.SMTP.TLS)
+		}
+	default:
+		bad("email.provider", "%q is not http, smtp or outbox", c.Email.Provider)
+	}
+	switch c.SMS.Provider {
+	case "outbox":
+	case "webhook":
+		if u, err := url.Parse(c.SMS.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("sms.webhook_url", "%q is not an http(s) URL (sms.provider is webhook)", c.SMS.WebhookURL)
+		}
+		if len(c.SMS.WebhookSecret) < 32 {
+			bad("sms.webhook_secret", "at least 32 characters are required to sign webhook calls")
+		}
+	default:
+		bad("sms.provider", "%q is not webhook or outbox", c.SMS.Provider)
+	}
+	if c.Delivery.MaxAttempts < 1 {
+		bad("delivery.max_attempts", "must be at least 1")
+	}
+	if c.App.Environment == envProduction && (c.Email.Provider == "outbox" || c.SMS.Provider == "outbox") {
+		bad("email.provider", "production needs real delivery: set email.provider (http or smtp) and sms.provider (webhook); the outbox provider only shows messages to developers")
+	}
+	if c.Email.SMTP.TLS == "none" && c.App.Environment == envProduction {
+		bad("email.smtp.tls", "none sends passwords and codes in clear text: refused in production")
 	}
 	if c.Session.CleanupInterval.D() < time.Minute {
 		bad("session.cleanup_interval", "must be at least 1m")
