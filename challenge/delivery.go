@@ -2,12 +2,9 @@ package challenge
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
-	"text/template"
 	"time"
 )
 
@@ -40,71 +37,32 @@ type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// Built-in templates.
+// Message templates; the delivery package renders them. Every template has
+// the variable app_name; otp and expiry where it carries a code; link and
+// link_expiry where it carries a link.
 const (
-	// TemplateSignupCode carries a signup verification code; variables
-	// otp and expiry (a human duration such as "5 minutes").
+	// TemplateSignupCode carries a signup verification code (SMS, or email
+	// without a link).
 	TemplateSignupCode = "signup_code"
+	// TemplateSignupEmail is the signup email: a code and a verification
+	// link.
+	TemplateSignupEmail = "signup_email"
+	// TemplateLoginCode carries a sign-in code.
+	TemplateLoginCode = "login_code"
 	// TemplateSignupNotice goes to an address that is already registered
 	// when someone signs up with it again, so signup answers the same
-	// whether or not the address exists; no variables.
+	// whether or not the address exists.
 	TemplateSignupNotice = "signup_notice"
-	// TemplateLoginCode carries a sign-in code; variables otp and expiry.
-	TemplateLoginCode = "login_code"
-	// TemplateSignupEmail is the signup email: a code and a verification
-	// link; variables otp, expiry, link and link_expiry.
-	TemplateSignupEmail = "signup_email"
+	// TemplateEmailChangedNotice goes to the old address after an email
+	// change.
+	TemplateEmailChangedNotice = "email_changed_notice"
+	// TemplateTOTPEnabled and TemplateTOTPDisabled tell the user their
+	// second factor was turned on or off.
+	TemplateTOTPEnabled  = "totp_enabled"
+	TemplateTOTPDisabled = "totp_disabled"
+	// TemplateNewSignin reports a sign-in; variables time, ip, user_agent.
+	TemplateNewSignin = "new_signin"
 )
-
-type messageTemplate struct {
-	subject, body *template.Template
-}
-
-// templates are parsed once at start-up; missingkey=error turns a variable
-// the caller forgot into an error instead of "<no value>" in someone's inbox.
-var templates = map[string]messageTemplate{
-	TemplateSignupCode: mustTemplate(TemplateSignupCode,
-		"Your verification code",
-		"Your verification code is {{.otp}}.\n\n"+
-			"It expires in {{.expiry}}. If you did not try to sign up, you can ignore this message.\n"),
-	TemplateSignupEmail: mustTemplate(TemplateSignupEmail,
-		"Verify your email address",
-		"Your verification code is {{.otp}}. It expires in {{.expiry}}.\n\n"+
-			"Or open this link to verify your address (valid for {{.link_expiry}}):\n{{.link}}\n\n"+
-			"If you did not try to sign up, you can ignore this message.\n"),
-	TemplateSignupNotice: mustTemplate(TemplateSignupNotice,
-		"Someone tried to sign up with your address",
-		"Someone tried to sign up with your address, which already has an account.\n\n"+
-			"If it was you, sign in or reset your password. If it was not, you can ignore this message.\n"),
-	TemplateLoginCode: mustTemplate(TemplateLoginCode,
-		"Your sign-in code",
-		"Your sign-in code is {{.otp}}.\n\n"+
-			"It expires in {{.expiry}}. If you did not try to sign in, you can ignore this message; "+
-			"never share this code with anyone.\n"),
-}
-
-func mustTemplate(name, subject, body string) messageTemplate {
-	parse := func(part, text string) *template.Template {
-		return template.Must(template.New(name + "." + part).Option("missingkey=error").Parse(text))
-	}
-	return messageTemplate{subject: parse("subject", subject), body: parse("body", body)}
-}
-
-// Render renders the built-in template name with vars.
-func Render(name string, vars map[string]string) (subject, body string, err error) {
-	t, ok := templates[name]
-	if !ok {
-		return "", "", fmt.Errorf("challenge: render: unknown template %q", name)
-	}
-	var s, b strings.Builder
-	if err := t.subject.Execute(&s, vars); err != nil {
-		return "", "", fmt.Errorf("challenge: render %s subject: %w", name, err)
-	}
-	if err := t.body.Execute(&b, vars); err != nil {
-		return "", "", fmt.Errorf("challenge: render %s body: %w", name, err)
-	}
-	return s.String(), b.String(), nil
-}
 
 const redacted = "[redacted]"
 

@@ -18,13 +18,9 @@ import (
 func codeMessage(t *testing.T, to, otp string) challenge.Message {
 	t.Helper()
 	vars := map[string]string{"otp": otp, "expiry": "5 minutes"}
-	subject, body, err := challenge.Render(challenge.TemplateSignupCode, vars)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return challenge.Message{
 		Channel: challenge.ChannelEmail, To: to, Template: challenge.TemplateSignupCode,
-		Subject: subject, Body: body, Variables: vars,
+		Subject: "Your verification code", Body: "Your verification code is " + otp + ".", Variables: vars,
 	}
 }
 

@@ -287,13 +287,10 @@ func (s *AccountService) issueAndSend(ctx context.Context, purpose challenge.Pur
 	return s.send(ctx, ch, to, template, map[string]string{"otp": code, "expiry": humanDuration(ttl)})
 }
 
+// send queues a message; it is rendered and delivered asynchronously.
 func (s *AccountService) send(ctx context.Context, ch challenge.Channel, to, template string, vars map[string]string) error {
-	subject, body, err := challenge.Render(template, vars)
-	if err != nil {
-		return fmt.Errorf("render %s: %w", template, err)
-	}
-	if err := s.sender.Send(ctx, challenge.Message{Channel: ch, To: to, Template: template, Subject: subject, Body: body, Variables: vars}); err != nil {
-		return fmt.Errorf("send %s: %w", template, err)
+	if err := s.sender.Send(ctx, challenge.Message{Channel: ch, To: to, Template: template, Variables: vars}); err != nil {
+		return fmt.Errorf("queue %s: %w", template, err)
 	}
 	return nil
 }

@@ -31,13 +31,14 @@ type mfaGrant struct {
 	users      userGetter
 	issuer     *Issuer
 	guard      Guard
+	notices    *Notices
 }
 
 var _ Grant = (*mfaGrant)(nil)
 
 // NewMFAGrant returns the second-factor grant.
-func NewMFAGrant(challenges mfaChallenges, factors factorChecker, users userGetter, issuer *Issuer, guard Guard) Grant {
-	return &mfaGrant{challenges: challenges, factors: factors, users: users, issuer: issuer, guard: guard}
+func NewMFAGrant(challenges mfaChallenges, factors factorChecker, users userGetter, issuer *Issuer, guard Guard, notices *Notices) Grant {
+	return &mfaGrant{challenges: challenges, factors: factors, users: users, issuer: issuer, guard: guard, notices: notices}
 }
 
 func (g *mfaGrant) Type() string { return GrantMFAOTP }
@@ -97,6 +98,7 @@ func (g *mfaGrant) Exchange(ctx context.Context, r *Request) (*Result, error) {
 	if err != nil {
 		return nil, errServer.withCause(err)
 	}
+	g.notices.Signin(ctx, u, r.Meta)
 	return &Result{Tokens: t}, nil
 }
 

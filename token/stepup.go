@@ -28,11 +28,12 @@ type StepUp struct {
 	issuer  *Issuer
 	factors secondFactors
 	mfa     mfaTokens
+	notices *Notices
 }
 
 // NewStepUp returns the first-factor completion.
-func NewStepUp(issuer *Issuer, factors secondFactors, mfa mfaTokens) *StepUp {
-	return &StepUp{issuer: issuer, factors: factors, mfa: mfa}
+func NewStepUp(issuer *Issuer, factors secondFactors, mfa mfaTokens, notices *Notices) *StepUp {
+	return &StepUp{issuer: issuer, factors: factors, mfa: mfa, notices: notices}
 }
 
 // Complete answers a successful first factor (amr) for u.
@@ -46,6 +47,7 @@ func (s *StepUp) Complete(ctx context.Context, c *Client, u identity.User, scope
 		if err != nil {
 			return nil, err
 		}
+		s.notices.Signin(ctx, u, meta)
 		return &Result{Tokens: t}, nil
 	}
 	if scope == nil {

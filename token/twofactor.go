@@ -34,13 +34,14 @@ type TwoFactorService struct {
 	factors totpFactors
 	users   accountReader
 	guard   Guard
+	notices *Notices
 }
 
 var _ authdv1connect.TwoFactorServiceHandler = (*TwoFactorService)(nil)
 
 // NewTwoFactorService returns the TwoFactorService handler.
-func NewTwoFactorService(factors totpFactors, users accountReader, guard Guard) *TwoFactorService {
-	return &TwoFactorService{factors: factors, users: users, guard: guard}
+func NewTwoFactorService(factors totpFactors, users accountReader, guard Guard, notices *Notices) *TwoFactorService {
+	return &TwoFactorService{factors: factors, users: users, guard: guard, notices: notices}
 }
 
 // check runs a code check for u under the limiter.
@@ -120,6 +121,7 @@ func (s *TwoFactorService) EnableTOTP(ctx context.Context, req *connect.Request[
 	case errors.Is(state, challenge.ErrTOTPAlreadyEnabled):
 		return nil, newConnectError(connect.CodeAlreadyExists, "TOTP_ALREADY_ENABLED", "two-factor authentication is already enabled")
 	}
+	s.notices.TOTPChanged(ctx, u, true)
 	return connect.NewResponse(&authdv1.EnableTOTPResponse{RecoveryCodes: codes}), nil
 }
 
@@ -150,6 +152,7 @@ func (s *TwoFactorService) DisableTOTP(ctx context.Context, req *connect.Request
 	if err := s.factors.Disable(ctx, u.ID); err != nil {
 		return nil, connectError(err)
 	}
+	s.notices.TOTPChanged(ctx, u, false)
 	return connect.NewResponse(&authdv1.DisableTOTPResponse{}), nil
 }
 

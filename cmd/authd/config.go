@@ -135,6 +135,13 @@ type Config struct {
 		TemplatesDir string `yaml:"templates_dir"`
 		// Locale of messages.
 		Locale string `yaml:"locale"`
+		// RetryBase is the first retry delay; delays double (with full
+		// jitter) up to RetryMax.
+		RetryBase Duration `yaml:"retry_base"`
+		RetryMax  Duration `yaml:"retry_max"`
+		// Lease is how long an attempt holds a message: a message whose
+		// sender died is retried by any instance after it.
+		Lease Duration `yaml:"lease"`
 	} `yaml:"delivery"`
 	// Clients is the OAuth2 client registry (YAML only). Requests that
 	// name no client use the built-in first-party client "authd".
@@ -154,6 +161,8 @@ type Config struct {
 		// seed 002 did; off, GET shows a confirm page so mail scanners that
 		// prefetch links cannot use them up.
 		EmailLinkGetVerifies bool `yaml:"email_link_get_verifies"`
+		// NotifyNewSignin emails (or texts) the user at every sign-in.
+		NotifyNewSignin bool `yaml:"notify_new_signin"`
 		// PasswordBlocklist refuses the 10,000 most common passwords.
 		PasswordBlocklist bool `yaml:"password_blocklist"`
 		// PasswordMinLength is the shortest password accepted (8 to 128).
@@ -220,6 +229,9 @@ func defaultConfig() *Config {
 	c.SMS.Provider = "outbox"
 	c.Delivery.MaxAttempts = 10
 	c.Delivery.Locale = "en"
+	c.Delivery.RetryBase = Duration(2 * time.Second)
+	c.Delivery.RetryMax = Duration(time.Hour)
+	c.Delivery.Lease = Duration(2 * time.Minute)
 	c.App.Environment = envDevelopment
 	c.App.LogLevel = "info"
 	c.App.Name = "authd"
@@ -465,8 +477,17 @@ func (c *Config) validate() error {
 	default:
 		bad("sms.provider", "%q is not webhook or outbox", c.SMS.Provider)
 	}
+	if c.Delivery.RetryBase.D() <= 0 || c.Delivery.RetryMax.D() < c.Delivery.RetryBase.D() {
+		bad("delivery.retry_max", "delivery.retry_base must be positive and delivery.retry_max at least as long")
+	}
 	if c.Delivery.MaxAttempts < 1 {
 		bad("delivery.max_attempts", "must be at least 1")
+	}
+	// A worker sends a batch in two rounds of email.timeout and records the
+	// outcomes; its lease must outlast that or another instance would send
+	// the same messages meanwhile.
+	if need := 2*c.Email.Timeout.D() + 10*time.Second; c.Delivery.Lease.D() <= need {
+		bad("delivery.lease", "must exceed 2 × email.timeout + 10s (%v)", need)
 	}
 	if c.App.Environment == envProduction && (c.Email.Provider == "outbox" || c.SMS.Provider == "outbox") {
 		bad("email.provider", "production needs real delivery: set email.provider (http or smtp) and sms.provider (webhook); the outbox provider only shows messages to developers")

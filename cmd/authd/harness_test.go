@@ -28,6 +28,13 @@ type server struct {
 	Logs *lockedWriter
 	// read holds the ids of outbox messages a test has taken.
 	read map[string]bool
+	stop func()
+}
+
+// stopServer shuts s down as SIGTERM would.
+func stopServer(t *testing.T, s *server) {
+	t.Helper()
+	s.stop()
 }
 
 // backend is a storage configuration to run end-to-end tests against.
@@ -78,22 +85,27 @@ func startServer(t *testing.T, env map[string]string) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, log, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve returned %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("server did not shut down")
 			}
-		case <-time.After(20 * time.Second):
-			t.Error("server did not shut down")
-		}
-	})
-	s := &server{t: t, URL: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, Logs: logs, read: map[string]bool{}}
+		})
+	}
+	t.Cleanup(stop)
+	s := &server{t: t, URL: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, Logs: logs, read: map[string]bool{}, stop: stop}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-done:
+			stopOnce.Do(func() {}) // already stopped: nothing to wait for
 			t.Fatalf("server exited during start-up: %v\n%s", err, logs.String())
 		default:
 		}

@@ -26,6 +26,7 @@ Usage:
   authd keys list|rotate [--config FILE]          show signing keys; start a rotation now
   authd keys rekey                                re-seal keys under keys.new_encryption_key
   authd keys generate --keys.dir=DIR              write a PEM key for read-only PEM mode
+  authd outbox list|retry|purge                   inspect and repair the message outbox
   authd version                                   print the version
 
 Every configuration key a.b can be set in the YAML file, as env A_B, or as
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		return migrateCommand(ctx, args[1:], stdout, getenv)
 	case "keys":
 		return keysCommand(ctx, args[1:], stdout, getenv)
+	case "outbox":
+		return outboxCommand(ctx, args[1:], stdout, getenv)
 	case "version":
 		fmt.Fprintf(stdout, "authd %s (%s)\n", version, runtime.Version())
 		return nil

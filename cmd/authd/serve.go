@@ -22,6 +22,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/authd/authd/challenge"
+	"github.com/authd/authd/challenge/delivery"
 	"github.com/authd/authd/deploy/migrations"
 	"github.com/authd/authd/gen/authd/v1/authdv1connect"
 	"github.com/authd/authd/identity"
@@ -89,6 +90,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		sessionStore session.Store
 		keyStore     keystore.Store
 		factorStore  challenge.FactorStore
+		outboxStore  delivery.Store
 		codeStore    challenge.Store
 		limitStore   challenge.LimitStore
 		ready        []func(context.Context) error
@@ -104,11 +106,13 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		sessionStore = session.NewPostgresStore(pool)
 		keyStore = keystore.NewPostgresStore(pool)
 		factorStore = challenge.NewFactorPostgresStore(pool)
+		outboxStore = delivery.NewPostgresStore(pool)
 	} else {
 		userStore = identity.NewMemoryStore()
 		sessionStore = session.NewMemoryStore()
 		keyStore = keystore.NewMemoryStore()
 		factorStore = challenge.NewFactorMemoryStore()
+		outboxStore = delivery.NewMemoryStore()
 	}
 	if cfg.redisConfigured() {
 		opt, err := rueidis.ParseURL(cfg.redisURL())
@@ -154,6 +158,24 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewHTTPMetrics(reg)
+
+	// Messages go into the durable outbox; a worker on every instance
+	// delivers them, so no request waits for a provider.
+	outbox := challenge.NewOutbox(log, challenge.LogSecrets(dev))
+	queue, err := delivery.NewQueue(outboxStore, subkey(secret, "outbox"),
+		delivery.QueueLocale(cfg.Delivery.Locale), delivery.QueueAppName(cfg.App.Name))
+	if err != nil {
+		return nil, err
+	}
+	worker, err := newWorker(cfg, queue, outboxStore, outbox, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.jobs = append(a.jobs, worker.Run)
+
 	users := identity.NewService(userStore, hasher, identity.Policy{
 		MinLength: cfg.App.PasswordMinLength, Blocklist: cfg.App.PasswordBlocklist,
 	})
@@ -204,7 +226,6 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
-	outbox := challenge.NewOutbox(log, challenge.LogSecrets(dev))
 
 	issuerURL := cfg.issuer()
 	audience := []string{issuerURL}
@@ -222,22 +243,19 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	clients := token.NewClients(audience, registered...)
 	minter := token.NewMinter(issuerURL, keys, nil, nil)
 	issuer := token.NewIssuer(sessions, minter, cfg.JWT.AccessTokenTTL.D())
-	stepUp := token.NewStepUp(issuer, factors, mfaTokens)
+	notices := token.NewNotices(queue, log, cfg.App.NotifyNewSignin)
+	stepUp := token.NewStepUp(issuer, factors, mfaTokens, notices)
 	exchanger := token.NewExchanger(clients, log,
 		token.NewPasswordGrant(users, stepUp, guard),
 		token.NewRefreshGrant(sessions, issuer, users, guard),
 		token.NewOTPGrant(users, codes, stepUp, guard),
-		token.NewMFAGrant(mfaTokens, factors, users, issuer, guard),
+		token.NewMFAGrant(mfaTokens, factors, users, issuer, guard, notices),
 	)
 	discovery, err := token.NewDiscovery(issuerURL, exchanger.GrantTypes())
 	if err != nil {
 		return nil, err
 	}
 	bearer := verifier.New(keys, issuerURL)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := telemetry.NewHTTPMetrics(reg)
 
 	connectOpts := []connect.HandlerOption{
 		connect.WithCodec(token.StrictJSON{}),
@@ -258,13 +276,13 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 		services = append(services, vanguard.NewService(path, h))
 	}
 	account := token.NewAccountService(token.AccountDeps{
-		Users: users, Codes: codes, Links: links, Factors: factors, Sender: outbox, Issuer: issuer,
+		Users: users, Codes: codes, Links: links, Factors: factors, Sender: queue, Issuer: issuer,
 		Clients: clients, Log: log, IssuerURL: issuerURL, Guard: guard, Sends: sends,
 		RevealExisting: cfg.App.SignupRevealsExisting,
 	})
 	mount(authdv1connect.NewAccountServiceHandler(account, withAuth(authdv1connect.AccountServiceGetMeProcedure)...))
 	mount(authdv1connect.NewTokenServiceHandler(token.NewTokenService(exchanger, clients, sessions, keys), connectOpts...))
-	mount(authdv1connect.NewTwoFactorServiceHandler(token.NewTwoFactorService(factors, users, guard), withAuth()...))
+	mount(authdv1connect.NewTwoFactorServiceHandler(token.NewTwoFactorService(factors, users, guard, notices), withAuth()...))
 	mount(authdv1connect.NewSessionServiceHandler(token.NewSessionService(sessions), withAuth()...))
 	var adminHash []byte
 	if cfg.Admin.TokenHash != "" {
@@ -309,6 +327,54 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (_ *app, err err
 	}
 	a.handler = telemetry.Recover(log, limitBody(token.ClientIP(trusted, mux)))
 	return a, nil
+}
+
+// newWorker builds the outbox worker with the configured providers.
+func newWorker(cfg *Config, queue *delivery.Queue, store delivery.Store, outbox *challenge.Outbox, reg prometheus.Registerer, log *slog.Logger) (*delivery.Worker, error) {
+	templates, err := delivery.NewTemplates(cfg.Delivery.TemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("delivery.templates_dir: %w", err)
+	}
+	dev := delivery.OutboxProvider{Outbox: outbox}
+	providers := map[challenge.Channel]delivery.Provider{challenge.ChannelEmail: dev, challenge.ChannelSMS: dev}
+	switch cfg.Email.Provider {
+	case "http":
+		p, err := delivery.NewHTTPEmail(delivery.HTTPEmailConfig{
+			ServiceURL: cfg.Email.ServiceURL, Timeout: cfg.Email.Timeout.D(), RetryCount: cfg.Email.RetryCount,
+			BearerToken: cfg.Email.BearerToken, APIKey: cfg.Email.APIKey,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("email: %w", err)
+		}
+		providers[challenge.ChannelEmail] = p
+	case "smtp":
+		sc := cfg.Email.SMTP
+		p, err := delivery.NewSMTP(delivery.SMTPConfig{
+			Host: sc.Host, Port: sc.Port, Username: sc.Username, Password: sc.Password,
+			From: sc.From, ReplyTo: sc.ReplyTo, TLS: sc.TLS, Timeout: cfg.Email.Timeout.D(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("email.smtp: %w", err)
+		}
+		providers[challenge.ChannelEmail] = p
+	}
+	if cfg.SMS.Provider == "webhook" {
+		p, err := delivery.NewSMSWebhook(delivery.SMSWebhookConfig{URL: cfg.SMS.WebhookURL, Secret: []byte(cfg.SMS.WebhookSecret)})
+		if err != nil {
+			return nil, fmt.Errorf("sms: %w", err)
+		}
+		providers[challenge.ChannelSMS] = p
+	}
+	m, err := delivery.RegisterMetrics(reg, store)
+	if err != nil {
+		return nil, err
+	}
+	return delivery.NewWorker(queue, templates, providers,
+		delivery.WorkerMaxAttempts(cfg.Delivery.MaxAttempts),
+		delivery.WorkerBackoff(cfg.Delivery.RetryBase.D(), cfg.Delivery.RetryMax.D()),
+		delivery.WorkerLease(cfg.Delivery.Lease.D()),
+		delivery.WorkerTimeout(cfg.Email.Timeout.D()),
+		delivery.WorkerLogger(log), delivery.WorkerMetrics(m))
 }
 
 // openKeys loads the signing keys: from the PEM directory keys.dir when set

@@ -328,6 +328,8 @@ func TestTOTPTwoFactor(t *testing.T) {
 		wantRESTError(t, "enable with the code of two steps ago", r, http.StatusBadRequest, "INVALID_CODE")
 
 		recovery := recoveryCodes(t, "enable", s.postJSON("/api/v1/auth/2fa/enable", map[string]string{"otp": dev.next()}, bearer(access)))
+		// The owner is told the second factor was turned on.
+		s.awaitMessage("admin@auth1.dev", func(m outboxMessage) bool { return m.Template == "totp_enabled" })
 		if !meTOTP(t, s, access) {
 			t.Fatal("GetMe: totp_enabled false after enable")
 		}
