@@ -154,21 +154,11 @@ func (s *AccountService) ResendVerification(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.users.Lookup(ctx, login)
-	switch {
-	case errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
-		return nil, identityError(err)
-	case errors.Is(err, identity.ErrNotFound), err == nil:
-		// Known or not, the same limit applies: a 429 tells nothing.
-		if err := s.allowSend(ctx, req, challenge.PurposeSignup, login); err != nil {
-			return nil, err
-		}
+	u, found, err := s.lookupForSend(ctx, req, challenge.PurposeSignup, login)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case errors.Is(err, identity.ErrNotFound):
-	case err != nil:
-		return nil, connectError(err)
-	case !u.Verified():
+	if found && !u.Verified() {
 		ch, to := channelOf(u, req.Msg.Phone != "")
 		if err := s.sendVerification(ctx, u, ch, to); err != nil {
 			return nil, connectError(err)
@@ -193,20 +183,11 @@ func (s *AccountService) RequestOTP(ctx context.Context, req *connect.Request[au
 	if purpose != string(challenge.PurposeLogin) && purpose != string(challenge.PurposeSignup) {
 		return nil, newConnectError(connect.CodeInvalidArgument, "INVALID_PURPOSE", `purpose must be "login" or "signup"`)
 	}
-	u, err := s.users.Lookup(ctx, login)
-	switch {
-	case errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
-		return nil, identityError(err)
-	case errors.Is(err, identity.ErrNotFound), err == nil:
-		if err := s.allowSend(ctx, req, challenge.Purpose(purpose), login); err != nil {
-			return nil, err
-		}
+	u, found, err := s.lookupForSend(ctx, req, challenge.Purpose(purpose), login)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case errors.Is(err, identity.ErrNotFound):
-	case err != nil:
-		return nil, connectError(err)
-	default:
+	if found {
 		ch, to := channelOf(u, m.Phone != "")
 		verified := u.EmailVerified()
 		if ch == challenge.ChannelSMS {
@@ -245,6 +226,24 @@ func (s *AccountService) GetMe(ctx context.Context, _ *connect.Request[authdv1.G
 		return nil, connectError(err)
 	}
 	return connect.NewResponse(&authdv1.GetMeResponse{User: out}), nil
+}
+
+// lookupForSend finds the account of a request that sends a message and
+// applies the send limits whether or not the address is known, so neither
+// the answer nor a 429 tells which. found is false for an unknown address.
+func (s *AccountService) lookupForSend(ctx context.Context, req connect.AnyRequest, purpose challenge.Purpose, login string) (identity.User, bool, error) {
+	u, err := s.users.Lookup(ctx, login)
+	found := err == nil
+	switch {
+	case errors.Is(err, identity.ErrInvalidEmail), errors.Is(err, identity.ErrInvalidPhone):
+		return u, false, identityError(err)
+	case err != nil && !errors.Is(err, identity.ErrNotFound):
+		return u, false, connectError(err)
+	}
+	if err := s.allowSend(ctx, req, purpose, login); err != nil {
+		return u, false, err
+	}
+	return u, found, nil
 }
 
 // allowSend applies the send limits to a request for a message of purpose
