@@ -76,8 +76,12 @@ func (g Guard) Run(ctx context.Context, account, ip string, check func() (wrong,
 
 // Failure records one wrong credential that was checked without Run (the
 // refresh grant keeps its success path off the limiter) and returns the
-// 429 once the limit is reached.
+// 429 once the limit is reached. The limiter counts attempts in Check, so
+// a failure recorded afterwards must be counted there first.
 func (g Guard) Failure(ctx context.Context, account, ip string) error {
+	if err := refused(g.limits.Check(ctx, account, ip)); err != nil {
+		return err
+	}
 	return refused(g.limits.Failure(ctx, account, ip))
 }
 

@@ -237,3 +237,31 @@ func TestPasswordPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshFailuresThrottled: invalid refresh tokens are counted per
+// client IP (only failures reach the limiter), until that IP gets 429.
+func TestRefreshFailuresThrottled(t *testing.T) {
+	s := startServer(t, behindProxy(nil))
+	good := str(t, s.postFormFrom("198.51.100.20", adminPassword()).JSON(t), "refresh_token")
+	limited := false
+	for i := range 150 {
+		r := s.postFormFrom("203.0.113.99", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {fmt.Sprintf("forged-%d", i)}})
+		if r.Status == http.StatusTooManyRequests {
+			if r.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			limited = true
+			break
+		}
+		if r.Status != http.StatusBadRequest {
+			t.Fatalf("forged refresh %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if !limited {
+		t.Fatal("150 forged refresh tokens from one IP were never limited")
+	}
+	// Another client's real refresh is unaffected.
+	if r := s.postFormFrom("198.51.100.20", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {good}}); r.Status != http.StatusOK {
+		t.Fatalf("refresh from another IP: %d %s", r.Status, r.Body)
+	}
+}
