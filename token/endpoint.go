@@ -47,16 +47,19 @@ type errorResponse struct {
 	ExpiresIn   int32    `json:"expires_in,omitempty"`
 }
 
-func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// clientRequest runs the phases /token, /revoke and /introspect share:
+// POST only, parse the form (or JSON), authenticate the client. On failure
+// it has written the error and ok is false.
+func (e *Endpoint) clientRequest(w http.ResponseWriter, r *http.Request) (client *Client, params url.Values, ok bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, errInvalidRequest.withDescription("the token endpoint accepts POST only"), http.StatusMethodNotAllowed)
-		return
+		writeOAuthError(w, errInvalidRequest.withDescription("POST only"), http.StatusMethodNotAllowed)
+		return nil, nil, false
 	}
 	params, perr := parseTokenRequest(w, r)
 	if perr != nil {
 		writeOAuthError(w, perr, 0)
-		return
+		return nil, nil, false
 	}
 	client, cerr := e.authenticateClient(r, params)
 	if cerr != nil {
@@ -64,6 +67,14 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="authd"`)
 		}
 		writeOAuthError(w, cerr, 0)
+		return nil, nil, false
+	}
+	return client, params, true
+}
+
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	client, params, ok := e.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	grantType := params.Get("grant_type")

@@ -34,24 +34,10 @@ func NewRevocation(e *Endpoint, sessions sessionInspector, bearer *verifier.Veri
 	return &Revocation{e: e, sessions: sessions, bearer: bearer}
 }
 
-// request parses a form or JSON POST and authenticates its client.
+// request authenticates the client like /token and reads the token.
 func (v *Revocation) request(w http.ResponseWriter, r *http.Request) (*Client, string, string, bool) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, errInvalidRequest.withDescription("POST only"), http.StatusMethodNotAllowed)
-		return nil, "", "", false
-	}
-	params, perr := parseTokenRequest(w, r)
-	if perr != nil {
-		writeOAuthError(w, perr, 0)
-		return nil, "", "", false
-	}
-	client, cerr := v.e.authenticateClient(r, params)
-	if cerr != nil {
-		if _, _, basic := r.BasicAuth(); basic {
-			w.Header().Set("WWW-Authenticate", `Basic realm="authd"`)
-		}
-		writeOAuthError(w, cerr, 0)
+	client, params, ok := v.e.clientRequest(w, r)
+	if !ok {
 		return nil, "", "", false
 	}
 	tok := params.Get("token")
